@@ -1,0 +1,101 @@
+# Command parsing and result/status encoding for the wire protocol in docs/protocol.md.
+# Pure functions: runs on MicroPython and CPython (unit-tested from CPython).
+import json
+import time
+
+PROTOCOL_VERSION = 1
+MAX_REQUEST_ID_LEN = 64
+# How much of an oversized payload the MQTT client hands over; enough to find the request_id.
+RECOVERY_WINDOW = 256
+
+
+class BadRequest(Exception):
+    """A command that cannot be run. request_id is None when none could be recovered."""
+
+    def __init__(self, message, request_id=None, task=""):
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.task = task
+
+
+def _valid_id(value):
+    return isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LEN
+
+
+def recover_request_id(raw):
+    """Best-effort request_id from raw (possibly truncated or broken) JSON bytes; None if absent."""
+    try:
+        text = bytes(raw[:RECOVERY_WINDOW]).decode()
+    except Exception:
+        return None
+    key = text.find('"request_id"')
+    if key < 0:
+        return None
+    i = key + len('"request_id"')
+    n = len(text)
+    while i < n and text[i] in " \t\r\n":
+        i += 1
+    if i >= n or text[i] != ":":
+        return None
+    i += 1
+    while i < n and text[i] in " \t\r\n":
+        i += 1
+    if i >= n or text[i] != '"':
+        return None
+    end = text.find('"', i + 1)
+    if end < 0:
+        return None
+    candidate = text[i + 1:end]
+    if "\\" in candidate or not _valid_id(candidate):
+        return None
+    return candidate
+
+
+def parse_command(payload, oversize=False, max_payload=4096):
+    """(request_id, task, parameters) from a command payload, or raise BadRequest."""
+    if oversize:
+        raise BadRequest("payload larger than %d bytes" % max_payload, recover_request_id(payload))
+    try:
+        message = json.loads(payload)
+    except Exception:
+        # ValueError for bad JSON; RuntimeError/MemoryError for pathological nesting.
+        raise BadRequest("payload is not valid JSON", recover_request_id(payload))
+    if not isinstance(message, dict):
+        raise BadRequest("payload must be a JSON object")
+    request_id = message.get("request_id")
+    if not _valid_id(request_id):
+        raise BadRequest("request_id must be a string of 1-%d characters" % MAX_REQUEST_ID_LEN)
+    task = message.get("task")
+    if not isinstance(task, str) or not task:
+        raise BadRequest("task must be a non-empty string", request_id)
+    parameters = message.get("parameters", {})
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise BadRequest("parameters must be a JSON object", request_id, task)
+    return request_id, task, parameters
+
+
+def success_payload(device_id, request_id, task, result):
+    return json.dumps({
+        "request_id": request_id, "task": task, "device_id": device_id,
+        "status": "success", "result": result, "timestamp": time.time(),
+    })
+
+
+def error_payload(device_id, request_id, task, code, message):
+    return json.dumps({
+        "request_id": request_id, "task": task, "device_id": device_id,
+        "status": "error", "error": {"code": code, "message": message}, "timestamp": time.time(),
+    })
+
+
+def status_payload(device_id, status, firmware, board, tasks=None):
+    message = {
+        "device_id": device_id, "status": status, "timestamp": time.time(),
+        "firmware": firmware, "protocol": PROTOCOL_VERSION, "board": board,
+    }
+    if tasks is not None:
+        message["tasks"] = tasks
+    return json.dumps(message)

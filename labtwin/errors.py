@@ -1,0 +1,86 @@
+"""The one exception hierarchy of labtwin.
+
+Every error a user can see derives from :class:`LabtwinError`, so callers can
+catch one type, and the CLI can turn any of them into one clear line.
+Messages say what happened, to what, and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BoardCrashed",
+    "BrokerUnavailable",
+    "ConfigError",
+    "DeviceOffline",
+    "LabtwinError",
+    "ProtocolError",
+    "TaskError",
+    "TaskTimeout",
+]
+
+
+class LabtwinError(Exception):
+    """Base class of every error labtwin raises on purpose."""
+
+
+class ConfigError(LabtwinError):
+    """A configuration value (file, CLI flag, URL) is missing or invalid."""
+
+
+class BrokerUnavailable(LabtwinError):
+    """The MQTT broker could not be reached, started, or dropped the connection."""
+
+
+class ProtocolError(LabtwinError):
+    """A peer sent a message that does not follow docs/protocol.md."""
+
+
+class DeviceOffline(LabtwinError):
+    """The device's retained status says it is offline, or it went offline mid-request."""
+
+    def __init__(self, device_id: str, detail: str = "") -> None:
+        self.device_id = device_id
+        message = f"device {device_id!r} is offline"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class TaskTimeout(LabtwinError):
+    """No result arrived for a request within its timeout."""
+
+    def __init__(self, device_id: str, task: str, request_id: str, timeout: float) -> None:
+        self.device_id = device_id
+        self.task = task
+        self.request_id = request_id
+        self.timeout = timeout
+        super().__init__(
+            f"task {task!r} on device {device_id!r} got no result within {timeout:g} s "
+            f"(request_id {request_id}); check that the device is running and subscribed"
+        )
+
+
+class TaskError(LabtwinError):
+    """The device answered with an error result: it carries the device's code and message."""
+
+    def __init__(self, device_id: str, task: str, code: str, message: str, request_id: str = "") -> None:
+        self.device_id = device_id
+        self.task = task
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(f"task {task!r} on device {device_id!r} failed [{code}]: {message}")
+
+
+class BoardCrashed(LabtwinError):
+    """A simulated board's MicroPython process exited unexpectedly."""
+
+    def __init__(self, device_id: str, returncode: int | None, last_lines: list[str]) -> None:
+        self.device_id = device_id
+        self.returncode = returncode
+        self.last_lines = list(last_lines)
+        tail = " | ".join(line.strip() for line in self.last_lines[-3:] if line.strip())
+        message = f"simulated board {device_id!r} stopped (exit code {returncode})"
+        if tail:
+            message += f"; last output: {tail}"
+        super().__init__(message)
