@@ -1,0 +1,58 @@
+"""Helpers for the twin tests: a manual clock, a VM runner, output parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from twin.board import SHIM_DIR, vm_command
+from twin.hwbus import HardwareBus
+from twin.profiles import PICO_W
+
+VM_SCRIPTS = Path(__file__).parent / "vm_scripts"
+LAB_SSID = "labnet"
+LAB_PASSWORD = "s3cret-pass"
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+async def run_vm(bus: HardwareBus, script: str, *, env: dict[str, str] | None = None,
+                 timeout: float = 20.0) -> tuple[int, list[str]]:
+    """Run a script from vm_scripts/ in the MicroPython VM against ``bus``; return (rc, lines)."""
+    full_env = dict(os.environ, MICROPYPATH=f"{SHIM_DIR}:.frozen", **bus.env)
+    full_env.update(env or {})
+    proc = await asyncio.create_subprocess_exec(
+        *vm_command(str(VM_SCRIPTS / script), PICO_W.heap_bytes), env=full_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode().splitlines()
+
+
+def results(lines: list[str]) -> dict[str, str]:
+    """``label rest-of-line`` output lines as a dict (last one wins)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        label, _, rest = line.partition(" ")
+        out[label] = rest
+    return out

@@ -1,0 +1,1 @@
+"""Physical models behind a simulated board: GPIO, ADC, PWM/servo, WiFi, traces."""
