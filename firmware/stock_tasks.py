@@ -26,6 +26,9 @@ SERVO_SETTLE_MS = 500
 # PWM slices are kept running so the servo holds its position under load.
 _servos = {}
 
+# ticks_ms() counts from an arbitrary origin on some ports (host uptime on unix): measure from import.
+_BOOT_TICKS = time.ticks_ms()
+
 
 @task(params={"sensor_pin": int}, doc="Read an analog sensor: raw 16-bit value and volts (3.3 V reference)")
 def read_sensor(sensor_pin):
@@ -77,5 +80,5 @@ def get_device_status():
         "free_memory": gc.mem_free(),
         "allocated_memory": gc.mem_alloc(),
         "tasks_available": task_registry.names(),
-        "uptime_ms": time.ticks_ms(),
+        "uptime_ms": time.ticks_diff(time.ticks_ms(), _BOOT_TICKS),
     }
