@@ -1,0 +1,169 @@
+"""The loopback broker runners: start/stop/restart, auth, errors, on both brokers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from labtwin.errors import BrokerUnavailable
+from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from twin.brokers import mosquitto_broker
+from twin.brokers._base import LoopbackBroker
+
+BrokerFactory = Callable[..., Awaitable[LoopbackBroker]]
+Peer = Callable[..., Any]
+NextMessage = Callable[..., Awaitable[Any]]
+
+needs_mosquitto = [
+    pytest.mark.mosquitto,
+    pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
+]
+
+
+def refuses_tcp(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+async def test_start_binds_an_ephemeral_port_and_stop_releases_it(
+    broker: LoopbackBroker, peer: Peer, next_message: NextMessage
+) -> None:
+    assert broker.running and broker.port > 0
+    assert broker.url == f"mqtt://127.0.0.1:{broker.port}"
+    async with peer(broker) as p:
+        await p.subscribe("t/#", qos=1)
+        await p.publish("t/1", b"hello", qos=1)
+        assert (await next_message(p)).payload == b"hello"
+    await broker.stop()
+    assert not broker.running
+    assert refuses_tcp(broker.host, broker.port)
+    await broker.stop()  # idempotent
+
+
+async def test_restart_keeps_the_port_and_drops_retained(
+    broker: LoopbackBroker, peer: Peer, next_message: NextMessage
+) -> None:
+    port = broker.port
+    async with peer(broker) as p:
+        await p.publish("keep/me", b"v1", qos=1, retain=True)
+    await broker.restart()
+    assert broker.port == port
+    async with peer(broker) as p:
+        await p.subscribe("keep/#", qos=1)
+        with pytest.raises(TimeoutError):  # no persistence by default
+            await next_message(p, timeout=0.3)
+
+
+async def test_async_context_manager(broker_kind: str, tmp_path: Path, peer: Peer) -> None:
+    b: LoopbackBroker = AmqttBroker() if broker_kind == "amqtt" else MosquittoBroker(work_dir=tmp_path)
+    async with b as running:
+        assert running is b and b.running
+        async with peer(b):
+            pass
+    assert not b.running and refuses_tcp(b.host, b.port)
+
+
+async def test_users_turn_anonymous_access_off(broker_kind: str, make_broker: BrokerFactory, peer: Peer) -> None:
+    broker = await make_broker(broker_kind, users={"alice": "s3cret", "bob": "hunter2"})
+    assert broker.users == {"alice": "s3cret", "bob": "hunter2"}
+    async with peer(broker, username="alice", password="s3cret"):
+        pass
+    async with peer(broker, username="bob", password="hunter2"):
+        pass
+    for creds in ({}, {"username": "alice", "password": "wrong"}, {"username": "eve", "password": "s3cret"}):
+        with pytest.raises(aiomqtt.MqttError):
+            async with peer(broker, **creds):
+                pass
+
+
+async def test_explicit_port_in_use_is_a_clear_error(broker_kind: str, tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        b: LoopbackBroker = (
+            AmqttBroker(port=port) if broker_kind == "amqtt" else MosquittoBroker(work_dir=tmp_path, port=port)
+        )
+        with pytest.raises(BrokerUnavailable, match=f"127.0.0.1:{port}"):
+            await b.start()
+        assert not b.running
+
+
+async def test_amqtt_logging_is_quiet_by_default(make_broker: BrokerFactory) -> None:
+    await make_broker("amqtt")
+    assert logging.getLogger("amqtt").getEffectiveLevel() >= logging.WARNING
+
+
+def test_bad_port_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        AmqttBroker(port=70000)
+
+
+# ------------------------------------------------------------- mosquitto only
+
+
+@pytest.mark.parametrize("broker_kind", [pytest.param("mosquitto", marks=needs_mosquitto)])
+async def test_mosquitto_config_and_process(broker: MosquittoBroker) -> None:
+    conf = broker.config_path.read_text()
+    assert "set_tcp_nodelay true" in conf
+    assert f"listener {broker.port} 127.0.0.1" in conf
+    assert "persistence false" in conf
+    assert broker._proc is not None
+    status = Path(f"/proc/{broker._proc.pid}/status").read_text()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1] == str(os.geteuid())  # did not drop to user 'mosquitto'
+
+
+@pytest.mark.parametrize("broker_kind", [pytest.param("mosquitto", marks=needs_mosquitto)])
+async def test_mosquitto_persistence_keeps_retained(
+    make_broker: BrokerFactory, broker_kind: str, peer: Peer, next_message: NextMessage
+) -> None:
+    broker = await make_broker(broker_kind, persistence=True)
+    async with peer(broker) as p:
+        await p.publish("keep/me", b"v1", qos=1, retain=True)
+    await broker.restart()
+    assert (Path(broker.work_dir) / "mosquitto.db").exists()
+    async with peer(broker) as p:
+        await p.subscribe("keep/#", qos=1)
+        assert (await next_message(p)).payload == b"v1"
+
+
+async def test_mosquitto_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mosquitto_broker, "mosquitto_path", lambda: None)
+    with pytest.raises(BrokerUnavailable, match="not installed"):
+        await MosquittoBroker(work_dir=tmp_path).start()
+
+
+@pytest.mark.parametrize("broker_kind", [pytest.param("mosquitto", marks=needs_mosquitto)])
+async def test_mosquitto_bad_config_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker_kind: str
+) -> None:
+    monkeypatch.setattr(MosquittoBroker, "_config_text", lambda self: "no_such_option 1\n")
+    b = MosquittoBroker(work_dir=tmp_path)
+    with pytest.raises(BrokerUnavailable, match="exited with code"):
+        await b.start()
+    assert b._proc is None  # reaped
+
+
+@pytest.mark.parametrize("users", [{"a:b": "x"}, {"": "x"}, {"a": "x\ny"}])
+def test_unstorable_users_are_rejected(tmp_path: Path, users: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        AmqttBroker(users=users)
+    with pytest.raises(ValueError):
+        MosquittoBroker(work_dir=tmp_path, users=users)
+
+
+async def test_stop_then_start_again(broker: LoopbackBroker, peer: Peer) -> None:
+    await broker.stop()
+    await asyncio.sleep(0)
+    await broker.start()
+    async with peer(broker):
+        pass

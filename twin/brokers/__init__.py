@@ -1,0 +1,13 @@
+"""Loopback MQTT brokers for the twin and its tests.
+
+``AmqttBroker`` embeds amqtt in the current asyncio loop (no binary needed);
+``MosquittoBroker`` runs Debian's mosquitto as a child process. Both expose
+``host``, ``port`` (the bound port once started), ``url``, ``users``,
+``start()``, ``stop()``, ``restart()`` (same port) and ``async with``. Start
+failures raise :class:`labtwin.errors.BrokerUnavailable`.
+"""
+
+from .amqtt_broker import AmqttBroker, quiet_amqtt_logging
+from .mosquitto_broker import MosquittoBroker, mosquitto_available
+
+__all__ = ["AmqttBroker", "MosquittoBroker", "mosquitto_available", "quiet_amqtt_logging"]
