@@ -1,0 +1,100 @@
+"""The `labtwin` command line: run scenarios on a twin lab, list them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labtwin import __version__
+from labtwin.errors import ConfigError, LabtwinError
+from scenarios.broker_url import BrokerAddress, parse_broker_url
+from scenarios.catalog import DEFAULT_SCENARIO, SCENARIOS
+
+if TYPE_CHECKING:
+    from twin.board_model import Hazard
+
+__all__ = ["main"]
+
+
+def _broker_choice(value: str) -> str | BrokerAddress:
+    if value in ("amqtt", "mosquitto"):
+        return value
+    return parse_broker_url(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labtwin", description="Digital-twin testbed for lab automation.")
+    parser.add_argument("--version", action="version", version=f"labtwin {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a scenario on a twin lab (default: the sensor experiment)")
+    run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help=f"scenario name (default: {DEFAULT_SCENARIO})")
+    run.add_argument("--broker", default="amqtt", metavar="amqtt|mosquitto|mqtt://HOST:PORT",
+                     help="embedded amqtt (default), a Mosquitto started for the run, or an external broker "
+                          "(credentials from $LABTWIN_BROKER_USERNAME / $LABTWIN_BROKER_PASSWORD)")
+    run.add_argument("--seed", type=int, default=0, help="seed for the simulated sensors (default: 0)")
+    run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
+
+    commands.add_parser("list", help="list the scenarios")
+    return parser
+
+
+def _print_hazard(device_id: str, hazard: Hazard) -> None:
+    print(f"!! HAZARD on {device_id}: {hazard.pin_name}: {hazard.message}", file=sys.stderr, flush=True)
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from scenarios.twin_lab import TwinLab  # keeps `labtwin list` and `--help` fast
+
+    scenario = SCENARIOS.get(args.scenario)
+    if scenario is None:
+        raise ConfigError(f"unknown scenario {args.scenario!r}; `labtwin list` shows the scenarios")
+    broker = _broker_choice(args.broker)
+
+    def show_output(device_id: str, line: str) -> None:
+        print(f"  [{device_id}] {line}", flush=True)
+
+    started = time.perf_counter()
+    broker_label = broker.url if isinstance(broker, BrokerAddress) else f"embedded {broker}"
+    print(f"labtwin {__version__}: starting twin lab (broker: {broker_label}, seed {args.seed})", flush=True)
+    lab = TwinLab(broker=broker, seed=args.seed, work_dir=args.work_dir,
+                  on_output=show_output if args.verbose else None, on_hazard=_print_hazard)
+    async with lab:
+        assert lab.broker_address is not None
+        print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
+              f"devices {', '.join(lab.device_ids)}", flush=True)
+        await scenario.run(lab, lambda line: print(line, flush=True))
+    print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `labtwin` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    if args.command == "list":
+        for scenario in SCENARIOS.values():
+            print(f"{scenario.name:12} {scenario.summary}")
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_run(args))
+    except LabtwinError as e:
+        print(f"labtwin: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("labtwin: interrupted; lab stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""TwinLab: a whole simulated lab on loopback — broker, boards, and orchestrator handles.
+
+::
+
+    async with TwinLab(devices=["pico-w-lab-001"]) as lab:
+        device = lab.client("pico-w-lab-001")
+        await device.execute_task("control_led", pin="LED", state=True)
+        assert lab.board("pico-w-lab-001").model.led
+
+Scenarios receive a lab and never start processes themselves. Everything the lab starts
+it stops on exit, in reverse order, even when start-up fails half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
+from scenarios.broker_url import BrokerAddress
+from twin.board import SimulatedBoard
+from twin.board_model import BoardModel, Hazard
+from twin.brokers import AmqttBroker, MosquittoBroker
+from twin.profiles import BOARD_PROFILES
+
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "TwinLab", "wire_default_bench"]
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
+ORCHESTRATOR_USER = "orchestrator"
+LAB_WIFI_SSID = "labtwin-ap"
+
+# What the default bench has wired to each board: three analog sensors and a servo.
+BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
+BENCH_SERVO_PIN = 15
+
+
+def wire_default_bench(model: BoardModel) -> None:
+    """Connect the default bench's sensors and servo to a board model."""
+    for channel, volts in BENCH_SENSOR_VOLTS.items():
+        model.adc.set_voltage(channel, volts)
+    model.attach_servo(BENCH_SERVO_PIN)
+
+
+class TwinLab:
+    """Starts a broker (embedded amqtt, Mosquitto, or an external one) and simulated boards."""
+
+    def __init__(
+        self,
+        *,
+        devices: Sequence[str] = ("pico-w-lab-001",),
+        board: str = "pico_w",
+        broker: str | BrokerAddress = "amqtt",
+        seed: int = 0,
+        topic_prefix: str = DEFAULT_TOPIC_PREFIX,
+        firmware_dir: Path = FIRMWARE_DIR,
+        work_dir: Path | None = None,
+        timeout: float = 10.0,
+        boot_timeout: float = 15.0,
+        on_output: Callable[[str, str], None] | None = None,
+        on_hazard: Callable[[str, Hazard], None] | None = None,
+        wiring: Callable[[BoardModel], None] = wire_default_bench,
+    ) -> None:
+        if not devices:
+            raise ConfigError("a twin lab needs at least one device")
+        for device_id in devices:
+            validate_device_id(device_id)
+        if len(set(devices)) != len(devices):
+            raise ConfigError(f"device ids must be unique, got {list(devices)}")
+        if board not in BOARD_PROFILES:
+            raise ConfigError(f"unknown board {board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
+        if isinstance(broker, str) and broker not in ("amqtt", "mosquitto"):
+            raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {broker!r}")
+        if not (firmware_dir / "main.py").is_file():
+            raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
+        self.device_ids = list(devices)
+        self.profile = BOARD_PROFILES[board]
+        self.seed = seed
+        self.topic_prefix = topic_prefix
+        self.firmware_dir = firmware_dir
+        self.timeout = timeout
+        self.boot_timeout = boot_timeout
+        self._broker_choice = broker
+        self._work_dir = work_dir
+        self._on_output = on_output
+        self._on_hazard = on_hazard
+        self._wiring = wiring
+        self._stack: AsyncExitStack | None = None
+        self._boards: dict[str, SimulatedBoard] = {}
+        self._clients: dict[str, AsyncMQTTOrchestratorClient] = {}
+        self._credentials: dict[str, str] = {}
+        self.broker_address: BrokerAddress | None = None
+        self.broker: AmqttBroker | MosquittoBroker | None = None
+        self.work_dir: Path | None = None
+        self._wifi_password = secrets.token_urlsafe(12)
+
+    # --- handles --------------------------------------------------------------------------
+
+    def client(self, device_id: str) -> AsyncMQTTOrchestratorClient:
+        """The lab's connected orchestrator client for a device."""
+        try:
+            return self._clients[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def board(self, device_id: str) -> SimulatedBoard:
+        """The simulated board behind a device (twin labs only: hardware introspection, faults)."""
+        try:
+            return self._boards[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> TwinLab:
+        async with AsyncExitStack() as stack:
+            await self._start(stack)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        if self._work_dir is None:
+            self.work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labtwin-")))
+        else:
+            self.work_dir = self._work_dir
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        await self._start_broker(stack)
+        for device_id in self.device_ids:
+            await self._start_device(stack, device_id)
+
+    async def _start_broker(self, stack: AsyncExitStack) -> None:
+        assert self.work_dir is not None
+        if isinstance(self._broker_choice, BrokerAddress):
+            self.broker_address = self._broker_choice
+            return
+        # Per-lab generated credentials: with authentication on, amqtt also keeps sessions properly.
+        users = {ORCHESTRATOR_USER: secrets.token_urlsafe(16)}
+        users.update({device_id: secrets.token_urlsafe(16) for device_id in self.device_ids})
+        self._credentials = users
+        if self._broker_choice == "mosquitto":
+            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users)
+        else:
+            self.broker = AmqttBroker(users=users)
+        await stack.enter_async_context(self.broker)
+        self.broker_address = BrokerAddress(
+            self.broker.host, self.broker.port, ORCHESTRATOR_USER, users[ORCHESTRATOR_USER])
+
+    def _device_config(self, device_id: str) -> dict[str, Any]:
+        assert self.broker_address is not None
+        external = self.broker is None
+        return {
+            "device_id": device_id,
+            "board": self.profile.name,
+            "topic_prefix": self.topic_prefix,
+            "mqtt_host": self.broker_address.host,
+            "mqtt_port": self.broker_address.port,
+            "mqtt_user": self.broker_address.username if external else device_id,
+            "mqtt_password": self.broker_address.password if external else self._credentials[device_id],
+            "wifi_ssid": LAB_WIFI_SSID,
+            "wifi_password": self._wifi_password,
+        }
+
+    async def _start_device(self, stack: AsyncExitStack, device_id: str) -> None:
+        assert self.work_dir is not None and self.broker_address is not None
+        on_output = self._on_output
+        on_hazard = self._on_hazard
+        board = SimulatedBoard(
+            device_id=device_id,
+            profile=self.profile,
+            firmware_dir=self.firmware_dir,
+            device_config=self._device_config(device_id),
+            work_dir=self.work_dir / device_id,
+            seed=self.seed + len(self._boards),
+            on_output=(lambda line, d=device_id: on_output(d, line)) if on_output else None,
+            on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
+            wifi_ssid=LAB_WIFI_SSID,
+            wifi_password=self._wifi_password,
+        )
+        self._wiring(board.model)
+        client = AsyncMQTTOrchestratorClient(
+            self.broker_address.host, device_id, self.broker_address.port, timeout=self.timeout,
+            topic_prefix=self.topic_prefix, username=self.broker_address.username,
+            password=self.broker_address.password)
+        # Client first, so it sees the device come online; stopped after the board (exit order).
+        await stack.enter_async_context(client)
+        await stack.enter_async_context(board)
+        self._boards[device_id] = board
+        self._clients[device_id] = client
+        await self.wait_online(device_id)
+
+    async def wait_online(self, device_id: str, timeout: float | None = None) -> None:
+        """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""
+        board, client = self.board(device_id), self.client(device_id)
+        limit = self.boot_timeout if timeout is None else timeout
+        online = asyncio.create_task(client.wait_for_status("online", timeout=limit))
+        died = asyncio.create_task(board.exited.wait())
+        try:
+            done, _ = await asyncio.wait({online, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (online, died):
+                task.cancel()
+            await asyncio.gather(online, died, return_exceptions=True)
+        if online in done and not online.cancelled() and online.exception() is None:
+            return
+        if died in done:
+            raise BoardCrashed(device_id, board.returncode, list(board.log_lines))
+        raise DeviceOffline(device_id, f"not online {limit:g} s after boot; see its log at {board.log_path}")

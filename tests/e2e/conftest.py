@@ -1,0 +1,24 @@
+"""A twin lab per test, on each broker: embedded amqtt always, Mosquitto when installed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from scenarios.twin_lab import TwinLab
+from twin.brokers import mosquitto_available
+
+BROKERS = [
+    pytest.param("amqtt", id="amqtt"),
+    pytest.param("mosquitto", id="mosquitto", marks=[
+        pytest.mark.mosquitto,
+        pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
+    ]),
+]
+
+
+@pytest.fixture(params=BROKERS)
+async def lab(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[TwinLab]:
+    async with TwinLab(broker=request.param, work_dir=tmp_path / "lab", timeout=5.0) as running:
+        yield running
