@@ -13,10 +13,7 @@ task to wait for a socket to become writable.
 
 import asyncio
 
-try:
-    import mqtt_codec as codec  # the board: firmware/ is the filesystem root
-except ImportError:  # CPython tests import it as a package
-    from firmware import mqtt_codec as codec
+import mqtt_codec as codec
 
 try:
     from time import ticks_diff, ticks_ms

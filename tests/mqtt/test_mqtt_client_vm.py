@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from firmware import mqtt_codec as codec
+import mqtt_codec as codec
 from twin.brokers._base import LoopbackBroker, free_port
 
 DEVICE = "device.py"
@@ -324,7 +324,7 @@ async def test_keepalive_pings_and_drops_a_silent_broker(start_vm: VMFactory) ->
 
 
 def test_packet_ids_never_0_wrap_and_skip_in_flight() -> None:
-    from firmware.mqtt_client import MQTTClient
+    from mqtt_client import MQTTClient
 
     c = MQTTClient("x", "127.0.0.1")
     c._pid = 65534
@@ -334,7 +334,7 @@ def test_packet_ids_never_0_wrap_and_skip_in_flight() -> None:
 
 
 async def test_client_also_runs_on_cpython(make_broker: BrokerFactory) -> None:
-    from firmware.mqtt_client import MQTTClient
+    from mqtt_client import MQTTClient
 
     broker = await make_broker("amqtt")
     got: list[tuple[str, bytes, bool, bool]] = []

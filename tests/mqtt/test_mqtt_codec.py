@@ -24,7 +24,7 @@ from amqtt.mqtt.subscribe import SubscribePacket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import mqtt_codec as codec
+import mqtt_codec as codec
 
 T = TypeVar("T")
 

@@ -1,0 +1,54 @@
+"""A lab that cannot come up says why, quickly: never a hang, never a traceback-only failure."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
+
+
+def firmware_copy(tmp_path: Path, main_py: str) -> Path:
+    target = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
+    (target / "main.py").write_text(main_py)
+    return target
+
+
+async def test_crashing_firmware_is_reported_with_its_last_output(tmp_path):
+    broken = firmware_copy(tmp_path, "import stock_tasks\nraise RuntimeError('flash corrupted')\n")
+    started = time.perf_counter()
+    with pytest.raises(BoardCrashed) as info:
+        async with TwinLab(firmware_dir=broken, work_dir=tmp_path / "lab"):
+            pass
+    assert time.perf_counter() - started < 10
+    assert info.value.device_id == "pico-w-lab-001" and info.value.returncode not in (None, 0)
+    assert "RuntimeError: flash corrupted" in str(info.value)
+
+
+async def test_firmware_that_never_comes_online_is_reported(tmp_path):
+    silent = firmware_copy(tmp_path, "import time\nwhile True:\n    time.sleep(1)\n")
+    with pytest.raises(DeviceOffline) as info:
+        async with TwinLab(firmware_dir=silent, work_dir=tmp_path / "lab", boot_timeout=1.0):
+            pass
+    assert "not online 1 s after boot" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"devices": []}, "at least one device"),
+        ({"devices": ["a/b"]}, "must not contain '/'"),
+        ({"devices": ["a", "a"]}, "must be unique"),
+        ({"board": "arduino_uno"}, "unknown board 'arduino_uno'"),
+        ({"broker": "rabbitmq"}, "broker must be"),
+        ({"firmware_dir": Path("/nonexistent")}, "no firmware at /nonexistent"),
+    ],
+)
+def test_bad_lab_configuration_is_a_config_error(kwargs, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        TwinLab(**kwargs)

@@ -1,0 +1,58 @@
+"""Layering rules as tests: import-linter contracts, and firmware that imports only MicroPython."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+
+# Modules a MicroPython board provides (rp2 / esp32 builds), plus the names it also answers to.
+MICROPYTHON_MODULES = {
+    "asyncio", "binascii", "collections", "errno", "gc", "hashlib", "io", "json", "machine", "math",
+    "micropython", "network", "os", "random", "re", "select", "socket", "ssl", "struct", "sys", "time",
+    "uasyncio", "ubinascii", "uerrno", "uhashlib", "ujson", "uos", "uselect", "usocket", "ussl",
+    "ustruct", "utime",
+}
+
+
+def device_firmware_files() -> list[Path]:
+    # firmware/ot2/ is CPython deployed to the OT-2's own Python, not board firmware.
+    return sorted(p for p in FIRMWARE.glob("*.py"))
+
+
+def test_import_linter_contracts_hold():
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    if lint_imports is None:
+        pytest.fail("lint-imports not found: install the test extra (pip install -e '.[test]')")
+    run = subprocess.run([lint_imports], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("path", device_firmware_files(), ids=lambda p: p.name)
+def test_firmware_imports_only_micropython_and_its_own_modules(path: Path):
+    own = {p.stem for p in device_firmware_files()}
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    foreign = imported - MICROPYTHON_MODULES - own
+    assert not foreign, f"{path.name} imports {sorted(foreign)}, which a board does not have"
+
+
+@pytest.mark.parametrize("path", device_firmware_files(), ids=lambda p: p.name)
+def test_firmware_has_no_annotations(path: Path):
+    # MicroPython parses annotations but typing does not exist there; keep firmware in the shared subset.
+    tree = ast.parse(path.read_text(), filename=str(path))
+    annotated = [n.lineno for n in ast.walk(tree)
+                 if isinstance(n, ast.AnnAssign) or (isinstance(n, ast.arg) and n.annotation is not None)
+                 or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.returns is not None)]
+    assert not annotated, f"{path.name} has annotations on lines {annotated}"

@@ -1,0 +1,72 @@
+"""The labtwin command line: the main job, and one clear line for every user mistake."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenarios.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_executes_the_sensor_experiment_and_exits_zero(capsys):
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("control_led(pin='LED', state=True)", "read_sensor(sensor_pin=28)", "move_servo(pin=15, angle=90)",
+                     "average voltage:", "device free memory:", "round trips: 7 calls",
+                     "twin hardware: LED off, servo GP15 at 90.0 degrees, 0 hazard(s)", "scenario 'sensor' passed"):
+        assert expected in out
+
+
+def test_verbose_run_shows_firmware_console(capsys):
+    assert main(["run", "-v"]) == 0
+    assert "[pico-w-lab-001] " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+        (["run", "--broker", "http://127.0.0.1:1883"], "must start with mqtt://"),
+        (["run", "--broker", "mqtt://user:secret@127.0.0.1:1883"], "LABTWIN_BROKER_USERNAME"),
+        (["run", "--broker", "mqtt://127.0.0.1:notaport"], "invalid port"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_one(capsys, argv, fragment):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("labtwin: error: ") and fragment in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_unreachable_external_broker_is_a_clear_error(capsys):
+    assert main(["run", "--broker", f"mqtt://127.0.0.1:{free_port()}"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to MQTT broker 127.0.0.1" in err and "Traceback" not in err
+
+
+def test_list_names_the_scenarios(capsys):
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.startswith("sensor ")
+
+
+def test_no_command_prints_help_and_exits_two(capsys):
+    assert main([]) == 2
+    assert "usage: labtwin" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    script = shutil.which("labtwin", path=str(Path(sys.executable).parent)) or shutil.which("labtwin")
+    assert script is not None, "the labtwin console script is not installed (pip install -e .)"
+    run = subprocess.run([script, "list"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "sensor" in run.stdout
