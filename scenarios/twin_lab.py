@@ -14,6 +14,7 @@ it stops on exit, in reverse order, even when start-up fails half-way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
@@ -66,6 +67,7 @@ class TwinLab:
         on_output: Callable[[str, str], None] | None = None,
         on_hazard: Callable[[str, Hazard], None] | None = None,
         wiring: Callable[[BoardModel], None] = wire_default_bench,
+        heap_bytes: int | None = None,
     ) -> None:
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -81,6 +83,11 @@ class TwinLab:
             raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
         self.device_ids = list(devices)
         self.profile = BOARD_PROFILES[board]
+        if heap_bytes is not None:
+            if heap_bytes < 16_384:
+                raise ConfigError(f"heap_bytes={heap_bytes} is too small for any MicroPython firmware")
+            # What-if runs: the same board with less (or more) RAM for MicroPython.
+            self.profile = dataclasses.replace(self.profile, heap_bytes=heap_bytes)
         self.seed = seed
         self.topic_prefix = topic_prefix
         self.firmware_dir = firmware_dir

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from scenarios.sensor_experiment import run_sensor_experiment
 from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
+from twin.profiles import PICO_W
 
 
 def firmware_copy(tmp_path: Path, main_py: str) -> Path:
@@ -38,6 +40,15 @@ async def test_firmware_that_never_comes_online_is_reported(tmp_path):
     assert "not online 1 s after boot" in str(info.value)
 
 
+async def test_firmware_serves_with_a_quarter_of_the_pico_w_heap_withheld(tmp_path):
+    # Heap regression guard: measured minimum is ~132.5 KB of the Pico W's 200 KB (compiling
+    # device_service.py from source at boot is the peak); 150 KB keeps a 25% margin honest.
+    heap = PICO_W.heap_bytes * 3 // 4
+    async with TwinLab(work_dir=tmp_path / "lab", heap_bytes=heap) as lab:
+        report = await run_sensor_experiment(lab.client("pico-w-lab-001"), report=lambda line: None)
+    assert 0 < report.device_status["free_memory"] < heap
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
@@ -47,6 +58,7 @@ async def test_firmware_that_never_comes_online_is_reported(tmp_path):
         ({"board": "arduino_uno"}, "unknown board 'arduino_uno'"),
         ({"broker": "rabbitmq"}, "broker must be"),
         ({"firmware_dir": Path("/nonexistent")}, "no firmware at /nonexistent"),
+        ({"heap_bytes": 1000}, "too small"),
     ],
 )
 def test_bad_lab_configuration_is_a_config_error(kwargs, fragment):
