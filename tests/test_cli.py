@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.cli import main
+from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
 
 
 def free_port() -> int:
@@ -53,6 +56,33 @@ def test_unreachable_external_broker_is_a_clear_error(capsys):
     assert main(["run", "--broker", f"mqtt://127.0.0.1:{free_port()}"]) == 1
     err = capsys.readouterr().err
     assert "cannot connect to MQTT broker 127.0.0.1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("broker_kind", [
+    "amqtt",
+    pytest.param("mosquitto", marks=[pytest.mark.mosquitto, pytest.mark.skipif(
+        not mosquitto_available(), reason="Debian's mosquitto is not installed")]),
+])
+async def test_run_against_an_external_broker_with_credentials_from_the_environment(tmp_path, broker_kind):
+    users = {"lab-user": "s3cret-for-test"}
+    broker = AmqttBroker(users=users) if broker_kind == "amqtt" else MosquittoBroker(work_dir=tmp_path, users=users)
+    script = shutil.which("labtwin", path=str(Path(sys.executable).parent)) or shutil.which("labtwin")
+    assert script is not None
+    env = {**os.environ, "LABTWIN_BROKER_USERNAME": "lab-user", "LABTWIN_BROKER_PASSWORD": "s3cret-for-test"}
+    async with broker:
+        proc = await asyncio.create_subprocess_exec(
+            script, "run", "--broker", broker.url, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert f"broker: {broker.url}" in text and "scenario 'sensor' passed" in text
+    assert "s3cret-for-test" not in text  # credentials never printed
 
 
 def test_list_names_the_scenarios(capsys):
