@@ -10,17 +10,13 @@ One event loop runs in a background thread; calls submit coroutines to it.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
+from orchestrator.loop_thread import LoopThread
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from orchestrator.protocol import DEFAULT_TOPIC_PREFIX, DeviceStatus
 
 __all__ = ["MQTTOrchestratorClient"]
-
-T = TypeVar("T")
 
 # Margin on top of a task's own timeout before the facade gives up waiting on the loop thread.
 _THREAD_MARGIN_S = 5.0
@@ -45,8 +41,7 @@ class MQTTOrchestratorClient:
         self._async_client = AsyncMQTTOrchestratorClient(
             broker_host, device_id, broker_port, timeout=timeout, topic_prefix=topic_prefix,
             username=username, password=password)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread(f"labtwin-mqtt-{device_id}")
 
     def __enter__(self) -> MQTTOrchestratorClient:
         self.connect()
@@ -55,48 +50,28 @@ class MQTTOrchestratorClient:
     def __exit__(self, *exc_info: object) -> None:
         self.disconnect()
 
-    def _run(self, coro: Coroutine[Any, Any, T], wait: float) -> T:
-        if self._loop is None:
-            coro.close()
-            raise RuntimeError("client is not connected: call connect() or use `with`")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(wait)
-
     def connect(self) -> None:
         """Start the loop thread and connect; raises BrokerUnavailable on failure."""
-        if self._loop is not None:
-            raise RuntimeError("client is already connected")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"labtwin-mqtt-{self.device_id}", daemon=True)
-        self._thread.start()
+        self._loop_thread.start()
         try:
-            self._run(self._async_client.connect(), self.timeout + _THREAD_MARGIN_S)
+            self._loop_thread.run(self._async_client.connect(), self.timeout + _THREAD_MARGIN_S)
         except BaseException:
-            self._stop_loop()
+            self._loop_thread.stop()
             raise
 
     def disconnect(self) -> None:
         """Disconnect and stop the loop thread. Safe to call twice."""
-        if self._loop is None:
+        if not self._loop_thread.running:
             return
         try:
-            self._run(self._async_client.disconnect(), self.timeout + _THREAD_MARGIN_S)
+            self._loop_thread.run(self._async_client.disconnect(), self.timeout + _THREAD_MARGIN_S)
         finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+            self._loop_thread.stop()
 
     def call(self, task: str, parameters: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         """Run a task and return its result; raises TaskError, TaskTimeout, DeviceOffline."""
         limit = self.timeout if timeout is None else timeout
-        return self._run(self._async_client.call(task, parameters, timeout=limit), limit + _THREAD_MARGIN_S)
+        return self._loop_thread.run(self._async_client.call(task, parameters, timeout=limit), limit + _THREAD_MARGIN_S)
 
     def execute_task(self, task_name: str, /, **params: Any) -> Any:
         """Run a task with keyword parameters (the seed's shape)."""
