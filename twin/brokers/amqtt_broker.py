@@ -27,6 +27,21 @@ _AUTH_ANON = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 _AUTH_FILE = "amqtt.plugins.authentication.FileAuthPlugin"
 
 
+class _KnownAmqttBugFilter(logging.Filter):
+    """Drops the warning amqtt 0.12.1 logs about its own QoS bug.
+
+    amqtt delivers at the subscription's QoS instead of min(publish, subscription) and does
+    not track those upgraded deliveries, so a client's correct PUBACK for one is "unknown"
+    to it. The client is right; the warning is noise (README, "Known broker limitations").
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Received PUBACK for unknown pending message Id")
+
+
+_KNOWN_BUG_FILTER = _KnownAmqttBugFilter()
+
+
 def quiet_amqtt_logging(level: int = logging.WARNING) -> None:
     """Raise amqtt's loggers to ``level`` unless the application set them itself.
 
@@ -37,6 +52,9 @@ def quiet_amqtt_logging(level: int = logging.WARNING) -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(level)
+    handler_logger = logging.getLogger("amqtt.mqtt.protocol.handler")
+    if _KNOWN_BUG_FILTER not in handler_logger.filters:
+        handler_logger.addFilter(_KNOWN_BUG_FILTER)
 
 
 def _argon2_line(user: str, password: str) -> str:

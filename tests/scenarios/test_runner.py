@@ -1,0 +1,122 @@
+"""The scenario engine itself, on a process-free lab: finding, shrinking, replay, budgets, capabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, rule
+
+from scenarios.runner import Budget, LabFactory, ScenarioSpec, run_scenario
+from scenarios.scenario_base import LabScenario, needs
+
+
+class CounterLab:
+    """A lab with no processes: enough to exercise the engine."""
+
+    device_ids: list[str] = []
+    opened = 0
+    closed = 0
+
+
+async def open_counter_lab(options: dict[str, Any]) -> CounterLab:
+    CounterLab.opened += 1
+    return CounterLab()
+
+
+async def close_counter_lab(lab: CounterLab) -> None:
+    CounterLab.closed += 1
+
+
+def factory(capabilities: frozenset[str] = frozenset({"faults", "hardware"})) -> LabFactory:
+    return LabFactory(open_counter_lab, close_counter_lab, capabilities)
+
+
+class ThirdBumpBreaks(LabScenario):
+    """Fails once `bump` has run three times with a value above 5: a bug the engine must find and shrink."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.big_bumps = 0
+
+    @rule(value=st.integers(0, 10))
+    def bump(self, value: int) -> None:
+        self.log_step("bump", {"value": value}, 0.0, "ok")
+        if value > 5:
+            self.big_bumps += 1
+
+    @rule()
+    def idle(self) -> None:
+        self.log_step("idle", {}, 0.0, "ok")
+
+    @invariant()
+    def fewer_than_three_big_bumps(self) -> None:
+        assert self.big_bumps < 3, "three big bumps"
+
+
+class FaultyOnlyWithFaults(LabScenario):
+    """Has a rule that needs the `faults` capability."""
+
+    @needs("faults")
+    @rule()
+    def inject(self) -> None:
+        raise AssertionError("must not run without the faults capability")
+
+    @rule()
+    def idle(self) -> None:
+        self.log_step("idle", {}, 0.0, "ok")
+
+
+def test_a_failing_scenario_is_found_shrunk_and_replayable(tmp_path: Path):
+    spec = ScenarioSpec("third-bump", ThirdBumpBreaks)
+    lines: list[str] = []
+    first = run_scenario(spec, lab_factory=factory(), seed_value=3, budget=Budget(examples=200, steps=20),
+                         state_dir=tmp_path / "a", progress=lines.append)
+    assert not first.passed and "three big bumps" in (first.failure or "")
+    minimal_steps = first.shown_examples[-1].steps
+    assert [s.rule for s in minimal_steps] == ["bump", "bump", "bump"]
+    assert all(s.arguments["value"] == 6 for s in minimal_steps)  # shrunk to the boundary
+    assert first.reproduce_blob is not None and "@reproduce_failure" in first.reproduce_blob
+    assert first.replay_command == "labtwin run third-bump --seed 3 --examples 200 --steps 20"
+    assert lines and lines[0].startswith("  example 1:")
+
+    replay = run_scenario(spec, lab_factory=factory(), seed_value=3, budget=Budget(examples=200, steps=20),
+                          state_dir=tmp_path / "b", progress=lambda line: None)
+    assert replay.failure == first.failure
+    assert [s.arguments for s in replay.shown_examples[-1].steps] == [s.arguments for s in minimal_steps]
+
+
+def test_every_lab_opened_is_closed(tmp_path: Path):
+    CounterLab.opened = CounterLab.closed = 0
+    run_scenario(ScenarioSpec("third-bump", ThirdBumpBreaks), lab_factory=factory(), seed_value=1,
+                 budget=Budget(examples=30, steps=10), state_dir=tmp_path, progress=lambda line: None)
+    assert CounterLab.opened == CounterLab.closed > 0
+
+
+def test_rules_needing_a_missing_capability_are_skipped_and_reported(tmp_path: Path):
+    run = run_scenario(ScenarioSpec("needs-faults", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
+                       seed_value=0, budget=Budget(examples=5, steps=5), state_dir=tmp_path,
+                       progress=lambda line: None)
+    assert run.passed
+    assert run.skipped_rules == {"inject": "faults"}
+
+
+def test_max_time_stops_new_examples(tmp_path: Path):
+    run = run_scenario(ScenarioSpec("idle", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
+                       seed_value=0, budget=Budget(examples=10_000, steps=5, max_time=0.5), state_dir=tmp_path,
+                       progress=lambda line: None)
+    assert run.passed and 0 < run.examples_run < 10_000 and run.duration_s < 10
+
+
+def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path):
+    spec = ScenarioSpec("third-bump", ThirdBumpBreaks)
+    timed = run_scenario(spec, lab_factory=factory(), seed_value=11, budget=Budget(examples=400, steps=20, max_time=60),
+                         state_dir=tmp_path / "a", progress=lambda line: None)
+    assert not timed.passed and timed.replay_command is not None
+    words = timed.replay_command.split()
+    replay_seed, examples = int(words[words.index("--seed") + 1]), int(words[words.index("--examples") + 1])
+    replay = run_scenario(spec, lab_factory=factory(), seed_value=replay_seed, budget=Budget(examples=examples, steps=20),
+                          state_dir=tmp_path / "b", progress=lambda line: None)
+    assert replay.failure == timed.failure
+    assert [s.arguments for s in replay.shown_examples[-1].steps] == [s.arguments for s in timed.shown_examples[-1].steps]
