@@ -8,13 +8,16 @@ Messages say what happened, to what, and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationFailed",
     "BoardCrashed",
     "BrokerUnavailable",
     "ConfigError",
     "DeviceOffline",
     "LabtwinError",
     "ProtocolError",
+    "SimulatorCrashed",
     "TaskError",
+    "TaskRefused",
     "TaskTimeout",
 ]
 
@@ -81,6 +84,44 @@ class BoardCrashed(LabtwinError):
         self.last_lines = list(last_lines)
         tail = " | ".join(line.strip() for line in self.last_lines[-3:] if line.strip())
         message = f"simulated board {device_id!r} stopped (exit code {returncode})"
+        if tail:
+            message += f"; last output: {tail}"
+        super().__init__(message)
+
+
+class AuthenticationFailed(LabtwinError):
+    """A device server rejected our credentials (HTTP 401)."""
+
+    def __init__(self, device_id: str, detail: str = "") -> None:
+        self.device_id = device_id
+        message = f"device {device_id!r} rejected the request: missing or wrong auth token"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message + "; pass the device's token as auth_token")
+
+
+class TaskRefused(LabtwinError):
+    """Raised by a task on the device to decline work it cannot do, with a code callers branch on.
+
+    A device server answers it as an error result carrying ``code`` and ``message``
+    (e.g. ``out_of_tips``); the orchestrator then raises :class:`TaskError` with them.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"[{code}] {message}")
+
+
+class SimulatorCrashed(LabtwinError):
+    """A simulated device's process (e.g. the OT-2 twin on opentrons.simulate) exited unexpectedly."""
+
+    def __init__(self, device_id: str, returncode: int | None, last_lines: list[str]) -> None:
+        self.device_id = device_id
+        self.returncode = returncode
+        self.last_lines = list(last_lines)
+        tail = " | ".join(line.strip() for line in self.last_lines[-3:] if line.strip())
+        message = f"simulated device {device_id!r} stopped (exit code {returncode})"
         if tail:
             message += f"; last output: {tail}"
         super().__init__(message)
