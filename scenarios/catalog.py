@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from scenarios.hybrid_experiment import run_hybrid_experiment
 from scenarios.sensor_experiment import run_sensor_experiment
 from scenarios.twin_lab import BENCH_SERVO_PIN, TwinLab
 
@@ -20,6 +21,8 @@ class Scenario:
     name: str
     summary: str
     run: Callable[[TwinLab, Report], Awaitable[None]]
+    needs_ot2: bool = False
+    """Whether the lab must include the OT-2 twin."""
 
 
 async def _sensor(lab: TwinLab, report: Report) -> None:
@@ -33,11 +36,23 @@ async def _sensor(lab: TwinLab, report: Report) -> None:
                f"{len(model.hazards)} hazard(s)")
 
 
+async def _hybrid(lab: TwinLab, report: Report) -> None:
+    result = await run_hybrid_experiment(lab.ot2_client(), lab.client(lab.device_ids[0]), report=report)
+    for line in result.summary_lines():
+        report(line)
+    twin = lab.ot2_twin()
+    entries = twin.run_log()
+    commands = sum(len(entry["commands"]) for entry in entries)
+    report(f"  twin run log: {len(entries)} task call(s), {commands} robot commands")
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
         Scenario("sensor", "The seed's sensor experiment: LED on, read ADC 26/27/28, LED off, "
                            "servo to 90 degrees, device status.", _sensor),
+        Scenario("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
+                           "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
     ]
 }
 DEFAULT_SCENARIO = "sensor"

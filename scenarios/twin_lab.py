@@ -7,6 +7,10 @@
         await device.execute_task("control_led", pin="LED", state=True)
         assert lab.board("pico-w-lab-001").model.led
 
+With ``ot2=True`` the lab also runs the OT-2 twin (the OT-2 task app on opentrons.simulate,
+served over HTTP on loopback): ``lab.ot2_client()`` drives it, ``lab.ot2_twin()`` shows its
+run log. The default lab neither starts nor imports it.
+
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
 it stops on exit, in reverse order, even when start-up fails half-way.
 """
@@ -20,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
@@ -29,12 +33,17 @@ from scenarios.broker_url import BrokerAddress
 from twin.board import SimulatedBoard
 from twin.board_model import BoardModel, Hazard
 from twin.brokers import AmqttBroker, MosquittoBroker
+from twin.ot2_task_server import Ot2TaskServer
 from twin.profiles import BOARD_PROFILES
+
+if TYPE_CHECKING:
+    from orchestrator.http_client import AsyncHTTPOrchestratorClient
 
 __all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "TwinLab", "wire_default_bench"]
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
 ORCHESTRATOR_USER = "orchestrator"
+OT2_DEVICE_ID = "ot2"
 LAB_WIFI_SSID = "labtwin-ap"
 
 # What the default bench has wired to each board: three analog sensors and a servo.
@@ -68,6 +77,7 @@ class TwinLab:
         on_hazard: Callable[[str, Hazard], None] | None = None,
         wiring: Callable[[BoardModel], None] = wire_default_bench,
         heap_bytes: int | None = None,
+        ot2: bool = False,
     ) -> None:
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -106,6 +116,9 @@ class TwinLab:
         self.broker: AmqttBroker | MosquittoBroker | None = None
         self.work_dir: Path | None = None
         self._wifi_password = secrets.token_urlsafe(12)
+        self._with_ot2 = ot2
+        self._ot2_twin: Ot2TaskServer | None = None
+        self._ot2_client: AsyncHTTPOrchestratorClient | None = None
 
     # --- handles --------------------------------------------------------------------------
 
@@ -122,6 +135,23 @@ class TwinLab:
             return self._boards[device_id]
         except KeyError:
             raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def ot2_client(self) -> AsyncHTTPOrchestratorClient:
+        """The lab's connected HTTP client for the OT-2 twin (labs built with ``ot2=True``)."""
+        if self._ot2_client is None:
+            raise ConfigError("this lab has no OT-2: build it with TwinLab(..., ot2=True)")
+        return self._ot2_client
+
+    def ot2_twin(self) -> Ot2TaskServer:
+        """The OT-2 twin behind ot2_client() (twin labs only: run log, time estimates, logs)."""
+        if self._ot2_twin is None:
+            raise ConfigError("this lab has no OT-2: build it with TwinLab(..., ot2=True)")
+        return self._ot2_twin
+
+    @property
+    def ot2_url(self) -> str | None:
+        """Where the OT-2 twin serves its tasks, or None without one."""
+        return self._ot2_twin.url if self._ot2_twin is not None else None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -142,9 +172,31 @@ class TwinLab:
         else:
             self.work_dir = self._work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self._with_ot2:
+            # Spawned first: its ~1 s of opentrons start-up overlaps the broker's and boards'.
+            await self._spawn_ot2(stack)
         await self._start_broker(stack)
         for device_id in self.device_ids:
             await self._start_device(stack, device_id)
+        if self._ot2_twin is not None:
+            await self._connect_ot2(stack, self._ot2_twin)
+
+    async def _spawn_ot2(self, stack: AsyncExitStack) -> None:
+        assert self.work_dir is not None
+        on_output = self._on_output
+        twin = Ot2TaskServer(work_dir=self.work_dir / OT2_DEVICE_ID, device_id=OT2_DEVICE_ID,
+                             on_output=(lambda line: on_output(OT2_DEVICE_ID, line)) if on_output else None)
+        stack.push_async_callback(twin.stop)
+        await twin.spawn()
+        self._ot2_twin = twin
+
+    async def _connect_ot2(self, stack: AsyncExitStack, twin: Ot2TaskServer) -> None:
+        from orchestrator.http_client import AsyncHTTPOrchestratorClient  # httpx: only labs with an OT-2
+
+        url = await twin.wait_ready()
+        client = AsyncHTTPOrchestratorClient(url, twin.auth_token, timeout=self.timeout, device_id=OT2_DEVICE_ID)
+        await stack.enter_async_context(client)
+        self._ot2_client = client
 
     async def _start_broker(self, stack: AsyncExitStack) -> None:
         assert self.work_dir is not None
