@@ -1,4 +1,8 @@
-"""The named scenarios `labtwin run NAME` knows: a typed registry, not reflection."""
+"""The named scenarios `labtwin run NAME` knows: a typed registry, not reflection.
+
+Two kinds: experiments run once, step by step, on one lab (`SCENARIOS`); property scenarios are
+Hypothesis state machines run under budgets, a fresh lab per example (`PROPERTY_SCENARIOS`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from scenarios.hybrid_experiment import run_hybrid_experiment
+from scenarios.runner import Budget, ScenarioSpec
 from scenarios.sensor_experiment import run_sensor_experiment
+from scenarios.sensor_property import SensorProperty
 from scenarios.twin_lab import BENCH_SERVO_PIN, TwinLab
 
-__all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "Scenario"]
+__all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "SCENARIOS", "Scenario"]
 
 Report = Callable[[str], None]
 
@@ -56,3 +62,10 @@ SCENARIOS: dict[str, Scenario] = {
     ]
 }
 DEFAULT_SCENARIO = "sensor"
+
+PROPERTY_SCENARIOS: dict[str, ScenarioSpec] = {
+    s.name: s
+    for s in [
+        ScenarioSpec("sensor-property", SensorProperty, Budget(examples=5, steps=15)),
+    ]
+}

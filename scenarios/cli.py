@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import BrokerAddress, parse_broker_url
-from scenarios.catalog import DEFAULT_SCENARIO, SCENARIOS
+from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS
+from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
 
 if TYPE_CHECKING:
     from twin.board_model import Hazard
@@ -37,12 +38,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--broker", default="amqtt", metavar="amqtt|mosquitto|mqtt://HOST:PORT",
                      help="embedded amqtt (default), a Mosquitto started for the run, or an external broker "
                           "(credentials from $LABTWIN_BROKER_USERNAME / $LABTWIN_BROKER_PASSWORD)")
-    run.add_argument("--seed", type=int, default=0, help="seed for the simulated sensors (default: 0)")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed for simulated sensors and for property scenarios; replays a failure (default: 0)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
+    budget = run.add_argument_group("property scenarios")
+    budget.add_argument("--examples", type=_positive_int, help="Hypothesis examples (default: per scenario)")
+    budget.add_argument("--steps", type=_positive_int, help="steps per example (default: per scenario)")
+    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="stop starting new examples after this")
+    budget.add_argument("--report-dir", type=Path, default=DEFAULT_STATE_DIR / "reports",
+                        help="where JUnit XML and HTML reports go (default: .labtwin/reports)")
+    budget.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help="Hypothesis example database and other state (default: .labtwin)")
 
     commands.add_parser("list", help="list the scenarios")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _print_hazard(device_id: str, hazard: Hazard) -> None:
@@ -52,9 +72,7 @@ def _print_hazard(device_id: str, hazard: Hazard) -> None:
 async def _run(args: argparse.Namespace) -> None:
     from scenarios.twin_lab import TwinLab  # keeps `labtwin list` and `--help` fast
 
-    scenario = SCENARIOS.get(args.scenario)
-    if scenario is None:
-        raise ConfigError(f"unknown scenario {args.scenario!r}; `labtwin list` shows the scenarios")
+    scenario = SCENARIOS[args.scenario]
     broker = _broker_choice(args.broker)
 
     def show_output(device_id: str, line: str) -> None:
@@ -75,6 +93,38 @@ async def _run(args: argparse.Namespace) -> None:
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
 
 
+def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
+    from scenarios.reports import write_reports
+    from scenarios.twin_lab import twin_lab_factory
+
+    default = spec.default_budget
+    budget = Budget(examples=args.examples or default.examples, steps=args.steps or default.steps,
+                    max_time=args.max_time if args.max_time is not None else default.max_time)
+    if budget.max_time is not None and budget.max_time <= 0:
+        raise ConfigError(f"--max-time must be positive, got {budget.max_time:g}")
+    options: dict[str, object] = {"broker": _broker_choice(args.broker), "seed": args.seed}
+    print(f"labtwin {__version__}: scenario {spec.name!r}, seed {args.seed}, up to {budget.examples} examples "
+          f"x {budget.steps} steps" + (f", max {budget.max_time:g} s" if budget.max_time else ""), flush=True)
+    run = run_scenario(spec, lab_factory=twin_lab_factory(**options), seed_value=args.seed, budget=budget,
+                       state_dir=args.state_dir, progress=lambda line: print(line, flush=True))
+    reports = write_reports(run, args.report_dir)
+    rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"
+    if run.passed:
+        print(f"scenario {spec.name!r} passed: {run.examples_run} examples, {run.steps_run} steps in "
+              f"{run.duration_s:.1f} s ({rate})")
+    else:
+        print(f"scenario {spec.name!r} FAILED after {run.examples_run} examples: {run.failure}")
+        for line in run.minimal_example:
+            print(f"  {line}")
+        if run.reproduce_blob:
+            print(f"  reproduction blob: {run.reproduce_blob}")
+        print(f"  replay: {run.replay_command}")
+    for rule, capability in sorted(run.skipped_rules.items()):
+        print(f"  skipped rule {rule}: this lab has no {capability!r} capability")
+    print(f"reports: {reports['html']}  {reports['junit']}")
+    return run.passed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `labtwin` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -83,11 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "list":
         for scenario in SCENARIOS.values():
-            print(f"{scenario.name:12} {scenario.summary}")
+            print(f"{scenario.name:16} experiment  {scenario.summary}")
+        for spec in PROPERTY_SCENARIOS.values():
+            print(f"{spec.name:16} property    {spec.description}")
         return 0
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.scenario in PROPERTY_SCENARIOS:
+            return 0 if _run_property(PROPERTY_SCENARIOS[args.scenario], args) else 1
+        if args.scenario not in SCENARIOS:
+            raise ConfigError(f"unknown scenario {args.scenario!r}; `labtwin list` shows the scenarios")
         asyncio.run(_run(args))
     except LabtwinError as e:
         print(f"labtwin: error: {e}", file=sys.stderr)

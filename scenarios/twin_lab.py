@@ -30,21 +30,25 @@ from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
 from scenarios.broker_url import BrokerAddress
+from scenarios.runner import LabFactory
 from twin.board import SimulatedBoard
 from twin.board_model import BoardModel, Hazard
 from twin.brokers import AmqttBroker, MosquittoBroker
+from twin.clock import WallClock
 from twin.ot2_task_server import Ot2TaskServer
 from twin.profiles import BOARD_PROFILES
 
 if TYPE_CHECKING:
     from orchestrator.http_client import AsyncHTTPOrchestratorClient
 
-__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "TwinLab", "wire_default_bench"]
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "TWIN_CAPABILITIES", "TwinLab",
+           "twin_lab_factory", "wire_default_bench"]
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
 ORCHESTRATOR_USER = "orchestrator"
 OT2_DEVICE_ID = "ot2"
 LAB_WIFI_SSID = "labtwin-ap"
+TWIN_CAPABILITIES = frozenset({"faults", "hardware"})
 
 # What the default bench has wired to each board: three analog sensors and a servo.
 BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
@@ -116,6 +120,8 @@ class TwinLab:
         self.broker: AmqttBroker | MosquittoBroker | None = None
         self.work_dir: Path | None = None
         self._wifi_password = secrets.token_urlsafe(12)
+        # One clock for the whole lab: board models, traces and scenario steps share its time axis.
+        self.clock = WallClock()
         self._with_ot2 = ot2
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
@@ -241,6 +247,7 @@ class TwinLab:
             device_config=self._device_config(device_id),
             work_dir=self.work_dir / device_id,
             seed=self.seed + len(self._boards),
+            clock=self.clock,
             on_output=(lambda line, d=device_id: on_output(d, line)) if on_output else None,
             on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
             wifi_ssid=LAB_WIFI_SSID,
@@ -275,3 +282,18 @@ class TwinLab:
         if died in done:
             raise BoardCrashed(device_id, board.returncode, list(board.log_lines))
         raise DeviceOffline(device_id, f"not online {limit:g} s after boot; see its log at {board.log_path}")
+
+
+def twin_lab_factory(**base_options: Any) -> LabFactory:
+    """Labs for scenario runs: a fresh TwinLab per example, the scenario's options over `base_options`."""
+
+    async def open_lab(options: dict[str, Any]) -> TwinLab:
+        lab = TwinLab(**{**base_options, **options})
+        await lab.__aenter__()
+        return lab
+
+    async def close_lab(lab: TwinLab) -> None:
+        await lab.__aexit__(None, None, None)
+
+    firmware_dir = base_options.get("firmware_dir", FIRMWARE_DIR)
+    return LabFactory(open_lab, close_lab, TWIN_CAPABILITIES, firmware_dir)

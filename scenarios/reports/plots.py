@@ -92,8 +92,14 @@ def render_device_plot(example: ExampleRecord, device_id: str) -> bytes:
     return buffer.getvalue()
 
 
+def _changes(series: TraceSeries) -> bool:
+    return len(set(series.values)) > 1
+
+
 def _group_signals(traces: list[TraceSeries]) -> list[tuple[str, str, list[TraceSeries]]]:
     """(prefix, y label, series) per non-empty panel, in PANELS order, then the unmatched signals."""
+    # A board traces every pin at power-on; only pins that ever changed say anything.
+    traces = [s for s in traces if not s.signal.startswith("pin.") or _changes(s)]
     groups: list[tuple[str, str, list[TraceSeries]]] = []
     claimed: set[int] = set()
     for prefix, ylabel in PANELS:

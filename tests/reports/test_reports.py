@@ -211,3 +211,14 @@ def escape_like(text: str) -> str:
     """What html.escape makes of `text` (quotes included), spelled out so the test does not reuse the writer's call."""
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#x27;"))
+
+
+def test_pins_that_never_changed_are_not_plotted():
+    from scenarios.reports.plots import _group_signals
+
+    constant = TraceSeries("dev", "pin.GPIO3", [0.0, 1.0], [0.0, 0.0])
+    toggled = TraceSeries("dev", "pin.LED", [0.0, 1.0], [0.0, 1.0])
+    adc = TraceSeries("dev", "adc.0", [0.0], [1.1])
+    groups = {label: [s.signal for s in members] for _, label, members in _group_signals([constant, toggled, adc])}
+    assert all("pin.GPIO3" not in signals for signals in groups.values())
+    assert any("pin.LED" in signals for signals in groups.values())
