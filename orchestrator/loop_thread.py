@@ -45,6 +45,17 @@ class LoopThread:
         self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        asyncio.run_coroutine_threadsafe(_cancel_remaining_tasks(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+async def _cancel_remaining_tasks() -> None:
+    # What asyncio.run does on exit: tasks still running get cancelled and may clean up.
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

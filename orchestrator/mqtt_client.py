@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,7 @@ class AsyncMQTTOrchestratorClient:
 
     async def _keep_connected(self, first_connect: asyncio.Future[None]) -> None:
         delay = _RECONNECT_FIRST_DELAY
+        lost_since: float | None = None
         while True:
             try:
                 async with self._make_client() as client:
@@ -130,8 +132,10 @@ class AsyncMQTTOrchestratorClient:
                     self._client = client
                     if not first_connect.done():
                         first_connect.set_result(None)
-                    else:
-                        logger.info("reconnected to %s:%s", self.broker_host, self.broker_port)
+                    if lost_since is not None:
+                        logger.warning("reconnected to MQTT broker %s:%s after %.1f s", self.broker_host,
+                                       self.broker_port, time.monotonic() - lost_since)
+                        lost_since = None
                     delay = _RECONNECT_FIRST_DELAY
                     for pending in list(self._pending.values()):
                         await client.publish(self.topics.command, pending.payload, qos=1)
@@ -143,8 +147,13 @@ class AsyncMQTTOrchestratorClient:
                     first_connect.set_exception(BrokerUnavailable(
                         f"cannot connect to MQTT broker {self.broker_host}:{self.broker_port}: {e}"))
                     return
-                logger.warning("lost MQTT broker %s:%s (%s); reconnecting in %.1f s",
-                               self.broker_host, self.broker_port, e, delay)
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    logger.warning("lost MQTT broker %s:%s (%s); reconnecting with backoff",
+                                   self.broker_host, self.broker_port, e)
+                else:
+                    logger.debug("reconnect to %s:%s failed (%s); next try in %.1f s",
+                                 self.broker_host, self.broker_port, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECONNECT_MAX_DELAY)
 
@@ -225,6 +234,11 @@ class AsyncMQTTOrchestratorClient:
                 await self._publish_command(payload)
                 result = await pending.future
         except TimeoutError:
+            if self._client is None:
+                raise BrokerUnavailable(
+                    f"task {task!r} on device {self.device_id!r}: no connection to MQTT broker "
+                    f"{self.broker_host}:{self.broker_port} for the whole {limit:g} s timeout "
+                    f"(request_id {command.request_id}); is the broker running?") from None
             raise TaskTimeout(self.device_id, task, command.request_id, limit) from None
         finally:
             del self._pending[command.request_id]

@@ -9,7 +9,7 @@ import time
 import aiomqtt
 import pytest
 
-from labtwin.errors import DeviceOffline, TaskError, TaskTimeout
+from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTimeout
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from orchestrator.sync_client import MQTTOrchestratorClient
 from scenarios.sensor_experiment import run_sensor_experiment
@@ -184,3 +184,16 @@ async def test_sync_facade_keeps_the_seed_shape(lab: TwinLab):
     status = await asyncio.to_thread(seed_style_script)
     assert status["device_id"] == DEVICE
     assert lab.board(DEVICE).model.led is True
+
+
+async def test_requests_during_a_broker_outage_report_the_broker(tmp_path):
+    async with TwinLab(work_dir=tmp_path / "lab", timeout=5.0) as lab:
+        assert lab.broker is not None
+        await lab.broker.stop()
+        try:
+            with pytest.raises(BrokerUnavailable, match="no connection to MQTT broker"):
+                await lab.client(DEVICE).call("get_device_status", timeout=0.5)
+        finally:
+            await lab.broker.start()
+        await lab.wait_online(DEVICE, timeout=10)
+        assert (await lab.client(DEVICE).get_device_status())["device_id"] == DEVICE
