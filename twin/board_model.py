@@ -87,6 +87,7 @@ class BoardModel:
                  on_reset: Callable[[str], None] | None = None, association_delay: float = 0.3,
                  trace_maxlen: int = 10_000) -> None:
         self.profile = profile
+        self.board_id = board_id
         self.clock: Clock = clock or WallClock()
         self.on_hazard = on_hazard
         self.on_reset = on_reset

@@ -162,6 +162,31 @@ def test_wifi_association(board: BoardModel, clock: ManualClock) -> None:
     assert [int(v) for v in board.trace.arrays("wifi.status")[1]] == [0, 1, 3, 1, -3, 1, -2, 0]
 
 
+def test_lost_access_point_drops_the_station_and_fails_joins_until_it_is_back(
+        board: BoardModel, clock: ManualClock) -> None:
+    wifi = board.wifi
+    assert wifi is not None
+    board.dispatch("wlan_active", [0, True])
+    board.dispatch("wlan_connect", [0, "lab", "pw"])
+    clock.advance(0.6)
+    assert board.dispatch("wlan_isconnected", [0]) is True
+    wifi.lose_access_point()
+    assert board.dispatch("wlan_isconnected", [0]) is False
+    assert board.dispatch("wlan_status", [0]) == STAT_IDLE
+    board.dispatch("wlan_connect", [0, "lab", "pw"])
+    clock.advance(0.6)
+    assert board.dispatch("wlan_status", [0]) == STAT_NO_AP_FOUND
+    board.power_off()
+    board.power_on()  # the AP belongs to the lab: a power cycle does not bring it back
+    assert not wifi.access_point_present
+    wifi.restore_access_point()
+    assert board.dispatch("wlan_isconnected", [0]) is False  # nothing rejoins by itself
+    board.dispatch("wlan_active", [0, True])
+    board.dispatch("wlan_connect", [0, "lab", "pw"])
+    clock.advance(0.6)
+    assert board.dispatch("wlan_isconnected", [0]) is True
+
+
 def test_identity_is_seeded(clock: ManualClock) -> None:
     a = BoardModel(PICO_W, seed=1, clock=clock, board_id="a")
     assert a.unique_id == BoardModel(PICO_W, seed=1, clock=clock, board_id="a").unique_id

@@ -91,6 +91,17 @@ def test_time_varying_signal_and_trace(clock: ManualClock) -> None:
     assert t.tolist() == [10.0] and v[0] == pytest.approx(1.0, abs=3.3 / 4096)
 
 
+def test_signal_setting_returns_what_was_set(clock: ManualClock) -> None:
+    adc = AdcModel(clock, seed=1)
+    ramp = lambda t: 0.1 * t  # noqa: E731
+    adc.set_voltage(0, ramp)
+    adc.set_voltage(1, 2.5)
+    assert adc.signal_setting(0) is ramp and adc.signal_setting(1) == 2.5
+    assert adc.signal_setting(4) == 27.0  # the temperature channel holds °C
+    with pytest.raises(ValueError):
+        adc.signal_setting(9)
+
+
 # ----------------------------------------------------------------------------- GPIO
 def test_gpio_levels_pulls_and_open_drain(clock: ManualClock) -> None:
     gpio = GpioModel(clock, cpu_pins=30, ext_pins=("EXT_GPIO0",))

@@ -10,6 +10,8 @@ twice; with anonymous access sessions are never persistent.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import shutil
 import tempfile
@@ -66,6 +68,32 @@ def _argon2_line(user: str, password: str) -> str:
     return f"{user}:{Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)}\n"
 
 
+_SHUTDOWN_TIMEOUT_S = 5.0
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def _closing_broker_class() -> type[Any]:
+    """amqtt's Broker, but every client connection's writer is closed once amqtt is done with it.
+
+    amqtt 0.12.1 returns from some error paths (a client that closes before sending CONNECT,
+    as a network twin does when it drops a link) without closing the writer, which leaks the
+    socket until garbage collection (a ResourceWarning). Built lazily: amqtt is a slow import.
+    """
+    from amqtt.broker import Broker
+
+    class ClosingBroker(Broker):  # type: ignore[misc]
+        async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                   listener_name: str) -> None:
+            try:
+                await super().stream_connected(reader, writer, listener_name)
+            finally:
+                if not writer.is_closing():
+                    writer.close()
+
+    return ClosingBroker
+
+
 class AmqttBroker(LoopbackBroker):
     """amqtt broker bound to ``host:port`` (0 = an ephemeral port), in this process.
 
@@ -95,8 +123,9 @@ class AmqttBroker(LoopbackBroker):
         }
 
     async def _start(self) -> None:
-        from amqtt.broker import Broker
         from amqtt.errors import BrokerError
+
+        Broker = _closing_broker_class()
 
         quiet_amqtt_logging()
         if self.port:
@@ -120,7 +149,13 @@ class AmqttBroker(LoopbackBroker):
         broker, self._broker = self._broker, None
         try:
             if broker is not None:
-                await broker.shutdown()
+                try:
+                    async with asyncio.timeout(_SHUTDOWN_TIMEOUT_S):
+                        await broker.shutdown()
+                except TimeoutError:
+                    # amqtt 0.12.1 can hang here when a packet lands as a session is cancelled.
+                    logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it",
+                                   self.port, _SHUTDOWN_TIMEOUT_S)
         finally:
             self._cleanup_tmp()
 

@@ -90,6 +90,14 @@ class AdcModel:
         self._check(channel)
         self._signals[channel] = value
 
+    def signal_setting(self, channel: int) -> Signal:
+        """What :meth:`set_signal` last set on ``channel`` (a constant or a function of time).
+
+        Lets a fault save a channel's wiring and put it back exactly on clear.
+        """
+        self._check(channel)
+        return self._signals[channel]
+
     def set_voltage(self, channel: int, volts: Signal) -> None:
         """Set a (non-temperature) channel's input voltage."""
         if channel == self.temp_channel:

@@ -3,8 +3,10 @@
 ``connect()`` starts an association that resolves after ``association_delay``
 seconds of lab time: to ``STAT_GOT_IP`` with the configured SSID and
 password, ``STAT_WRONG_PASSWORD`` with a wrong password, ``STAT_NO_AP_FOUND``
-for an unknown SSID. Status values are the cyw43 driver's ``CYW43_LINK_*``
-numbers that MicroPython's ``network.STAT_*`` constants take on a Pico W.
+for an unknown SSID or while the lab's access point is gone
+(:meth:`WifiModel.lose_access_point`, the WiFi-loss fault). Status values are
+the cyw43 driver's ``CYW43_LINK_*`` numbers that MicroPython's ``network.STAT_*``
+constants take on a Pico W.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class WifiModel:
         self._default_hostname = hostname
         self._trace = trace
         self._last_status: int | None = None
+        # The access point belongs to the lab, not the board: a power cycle does not bring it back.
+        self._ap_present = True
         self.reset()
 
     def reset(self) -> None:
@@ -86,6 +90,27 @@ class WifiModel:
             if self._join is not None and status == self._join.outcome:
                 t = self._join.started + self.association_delay  # when it happened, not when seen
             self._trace.record("wifi.status", t, status)
+
+    @property
+    def access_point_present(self) -> bool:
+        """Whether the lab network's access point is on the air."""
+        return self._ap_present
+
+    def lose_access_point(self) -> None:
+        """The lab's access point goes off the air: the station drops, and joins find no AP.
+
+        A station that loses its AP ends with its link down (the cyw43 driver
+        clears its join state on disassociation), so ``isconnected()`` is False
+        and ``status()`` is ``STAT_IDLE`` until the firmware joins again.
+        """
+        self._ap_present = False
+        self._join = None
+        self._status_changed()
+
+    def restore_access_point(self) -> None:
+        """The access point is back; stations must join again (nothing rejoins by itself)."""
+        self._ap_present = True
+        self._status_changed()
 
     def _sta_status(self) -> int:
         if not self._active[STA_IF] or self._join is None:
@@ -113,7 +138,7 @@ class WifiModel:
         """
         if not self._active[STA_IF]:
             raise MicroPythonError("OSError", EPERM)
-        if ssid != self.ssid:
+        if ssid != self.ssid or not self._ap_present:
             outcome = STAT_NO_AP_FOUND
         elif (key or "") != self.password:
             outcome = STAT_WRONG_PASSWORD
