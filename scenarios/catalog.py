@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from scenarios.chaos import Chaos, DuplicateDelivery, LinkRecovery
 from scenarios.hybrid_experiment import run_hybrid_experiment
+from scenarios.hybrid_property import HybridProperty
 from scenarios.runner import Budget, ScenarioSpec
 from scenarios.sensor_experiment import run_sensor_experiment
 from scenarios.sensor_property import SensorProperty
@@ -67,5 +69,9 @@ PROPERTY_SCENARIOS: dict[str, ScenarioSpec] = {
     s.name: s
     for s in [
         ScenarioSpec("sensor-property", SensorProperty, Budget(examples=5, steps=15)),
+        ScenarioSpec("chaos", Chaos, Budget(examples=4, steps=25)),
+        ScenarioSpec("hybrid-property", HybridProperty, Budget(examples=3, steps=12)),
+        ScenarioSpec("duplicate-delivery", DuplicateDelivery, Budget(examples=8, steps=12)),
+        ScenarioSpec("link-recovery", LinkRecovery, Budget(examples=5, steps=12)),
     ]
 }

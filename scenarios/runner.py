@@ -19,6 +19,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import get_state_machine_test
 
@@ -160,11 +161,16 @@ def run_scenario(
         loop.stop()
         run_context().reset(token)
 
+    failure_text = None if failure is None else f"{type(failure).__name__}: {failure}"
+    failing = [e for e in context.examples if not e.passed]
+    if isinstance(failure, Flaky) and failing:
+        # Hypothesis could not replay it deterministically (timing): still say what broke.
+        failure_text = f"{failing[-1].error} (flaky: it did not reproduce on replay, so it depends on timing)"
     notes = [str(n) for n in getattr(failure, "__notes__", [])]
     blob = next((n.strip() for n in notes + hypothesis_lines if "@reproduce_failure" in n), None)
     minimal = [line for line in hypothesis_lines + notes if line and "@reproduce_failure" not in line]
     examples = context.examples
-    shown = examples[-1:] if failure is not None else examples[-2:]
+    shown = (failing[-1:] or examples[-1:]) if failure is not None else examples[-2:]
     return ScenarioRun(
         scenario=spec.name,
         description=spec.description,
@@ -175,7 +181,7 @@ def run_scenario(
         passed=failure is None,
         examples_run=len(examples),
         steps_run=context.steps_run,
-        failure=None if failure is None else f"{type(failure).__name__}: {failure}",
+        failure=failure_text,
         minimal_example=minimal,
         reproduce_blob=blob,
         replay_command=_replay_command(spec.name, failing_chunk, budget) if failure else None,

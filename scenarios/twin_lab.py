@@ -35,6 +35,7 @@ from twin.board import SimulatedBoard
 from twin.board_model import BoardModel, Hazard
 from twin.brokers import AmqttBroker, MosquittoBroker
 from twin.clock import WallClock
+from twin.network_twin import NetworkTwin
 from twin.ot2_task_server import Ot2TaskServer
 from twin.profiles import BOARD_PROFILES
 
@@ -82,6 +83,7 @@ class TwinLab:
         wiring: Callable[[BoardModel], None] = wire_default_bench,
         heap_bytes: int | None = None,
         ot2: bool = False,
+        network_twin: bool = False,
     ) -> None:
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -120,6 +122,8 @@ class TwinLab:
         self.broker: AmqttBroker | MosquittoBroker | None = None
         self.work_dir: Path | None = None
         self._wifi_password = secrets.token_urlsafe(12)
+        self._with_links = network_twin
+        self._links: dict[str, NetworkTwin] = {}
         # One clock for the whole lab: board models, traces and scenario steps share its time axis.
         self.clock = WallClock()
         self._with_ot2 = ot2
@@ -132,6 +136,15 @@ class TwinLab:
         """The lab's connected orchestrator client for a device."""
         try:
             return self._clients[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def link(self, device_id: str) -> NetworkTwin:
+        """The network twin between a device and the broker (labs built with network_twin=True)."""
+        if not self._with_links:
+            raise ConfigError("this lab has no network twin: build it with TwinLab(network_twin=True)")
+        try:
+            return self._links[device_id]
         except KeyError:
             raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
 
@@ -221,15 +234,15 @@ class TwinLab:
         self.broker_address = BrokerAddress(
             self.broker.host, self.broker.port, ORCHESTRATOR_USER, users[ORCHESTRATOR_USER])
 
-    def _device_config(self, device_id: str) -> dict[str, Any]:
+    def _device_config(self, device_id: str, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
         assert self.broker_address is not None
         external = self.broker is None
         return {
             "device_id": device_id,
             "board": self.profile.name,
             "topic_prefix": self.topic_prefix,
-            "mqtt_host": self.broker_address.host,
-            "mqtt_port": self.broker_address.port,
+            "mqtt_host": mqtt_host,
+            "mqtt_port": mqtt_port,
             "mqtt_user": self.broker_address.username if external else device_id,
             "mqtt_password": self.broker_address.password if external else self._credentials[device_id],
             "wifi_ssid": LAB_WIFI_SSID,
@@ -240,11 +253,19 @@ class TwinLab:
         assert self.work_dir is not None and self.broker_address is not None
         on_output = self._on_output
         on_hazard = self._on_hazard
+        mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
+        if self._with_links:
+            # The device reaches the broker only through its own network twin, where faults act.
+            link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
+                               seed=self.seed + len(self._links))
+            await stack.enter_async_context(link)
+            self._links[device_id] = link
+            mqtt_host, mqtt_port = link.host, link.port
         board = SimulatedBoard(
             device_id=device_id,
             profile=self.profile,
             firmware_dir=self.firmware_dir,
-            device_config=self._device_config(device_id),
+            device_config=self._device_config(device_id, mqtt_host, mqtt_port),
             work_dir=self.work_dir / device_id,
             seed=self.seed + len(self._boards),
             clock=self.clock,
