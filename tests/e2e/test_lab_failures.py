@@ -64,3 +64,15 @@ async def test_firmware_serves_with_a_quarter_of_the_pico_w_heap_withheld(tmp_pa
 def test_bad_lab_configuration_is_a_config_error(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         TwinLab(**kwargs)
+
+
+async def test_embedded_broker_restarts_on_its_port_right_after_devices_come_online(tmp_path):
+    # amqtt 0.12.1 can hang in shutdown() when stopped at this moment; the port must still be reusable.
+    async with TwinLab(work_dir=tmp_path / "lab", timeout=5.0) as lab:
+        assert lab.broker is not None
+        port = lab.broker.port
+        await lab.broker.stop()
+        await lab.broker.start()
+        assert lab.broker.port == port
+        await lab.wait_online("pico-w-lab-001", timeout=10)
+        assert (await lab.client("pico-w-lab-001").get_device_status())["device_id"] == "pico-w-lab-001"

@@ -149,6 +149,11 @@ class AmqttBroker(LoopbackBroker):
         broker, self._broker = self._broker, None
         try:
             if broker is not None:
+                # Stop listening first: if amqtt's shutdown then hangs (below), the port is still
+                # free for a restart on the same port (BrokerOutage clears that way).
+                for server in broker._servers.values():
+                    if server.instance is not None:
+                        server.instance.close()
                 try:
                     async with asyncio.timeout(_SHUTDOWN_TIMEOUT_S):
                         await broker.shutdown()
