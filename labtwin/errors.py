@@ -15,6 +15,7 @@ __all__ = [
     "DeviceOffline",
     "LabtwinError",
     "ProtocolError",
+    "SimulatedProcessCrashed",
     "SimulatorCrashed",
     "TaskError",
     "TaskRefused",
@@ -75,18 +76,26 @@ class TaskError(LabtwinError):
         super().__init__(f"task {task!r} on device {device_id!r} failed [{code}]: {message}")
 
 
-class BoardCrashed(LabtwinError):
-    """A simulated board's MicroPython process exited unexpectedly."""
+class SimulatedProcessCrashed(LabtwinError):
+    """A simulated device's process exited unexpectedly; carries its exit code and last output."""
+
+    what = "simulated device"
 
     def __init__(self, device_id: str, returncode: int | None, last_lines: list[str]) -> None:
         self.device_id = device_id
         self.returncode = returncode
         self.last_lines = list(last_lines)
         tail = " | ".join(line.strip() for line in self.last_lines[-3:] if line.strip())
-        message = f"simulated board {device_id!r} stopped (exit code {returncode})"
+        message = f"{self.what} {device_id!r} stopped (exit code {returncode})"
         if tail:
             message += f"; last output: {tail}"
         super().__init__(message)
+
+
+class BoardCrashed(SimulatedProcessCrashed):
+    """A simulated board's MicroPython process exited unexpectedly."""
+
+    what = "simulated board"
 
 
 class AuthenticationFailed(LabtwinError):
@@ -113,15 +122,5 @@ class TaskRefused(LabtwinError):
         super().__init__(f"[{code}] {message}")
 
 
-class SimulatorCrashed(LabtwinError):
+class SimulatorCrashed(SimulatedProcessCrashed):
     """A simulated device's process (e.g. the OT-2 twin on opentrons.simulate) exited unexpectedly."""
-
-    def __init__(self, device_id: str, returncode: int | None, last_lines: list[str]) -> None:
-        self.device_id = device_id
-        self.returncode = returncode
-        self.last_lines = list(last_lines)
-        tail = " | ".join(line.strip() for line in self.last_lines[-3:] if line.strip())
-        message = f"simulated device {device_id!r} stopped (exit code {returncode})"
-        if tail:
-            message += f"; last output: {tail}"
-        super().__init__(message)

@@ -28,6 +28,7 @@ from labtwin.errors import BoardCrashed, ConfigError
 from twin.board_model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
 from twin.clock import Clock
 from twin.hwbus import HardwareBus
+from twin.process_output import STREAM_LIMIT, console_lines
 from twin.profiles import BoardProfile
 
 __all__ = ["RESET_EXIT_CODE", "SHIM_DIR", "SimulatedBoard", "vm_command"]
@@ -47,7 +48,6 @@ SHIM_DIR = Path(__file__).resolve().parent / "shims"
 # `python -m micropython_unix` drops run_main's return value (the VM's exit code),
 # so a one-line launcher passes it on: crashes exit 1, machine.reset() exits 75.
 _LAUNCHER = "import sys, micropython_unix; sys.exit(micropython_unix.run_main(sys.argv))"
-_STREAM_LIMIT = 1 << 20
 
 
 def vm_command(script: str, heap_bytes: int) -> list[str]:
@@ -241,7 +241,7 @@ class SimulatedBoard:
             *vm_command("main.py", self.profile.heap_bytes),
             cwd=self.flash_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, limit=_STREAM_LIMIT)
+            start_new_session=True, limit=STREAM_LIMIT)
         self._note(f"boot {self.model.boot_count} (pid {self._proc.pid}, reset cause {cause})")
 
     async def _supervise(self) -> None:
@@ -274,14 +274,7 @@ class SimulatedBoard:
                 queue.put_nowait(None)
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:  # one line longer than the stream limit
-                raw = await stream.read(_STREAM_LIMIT)
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        async for line in console_lines(stream):
             self.log_lines.append(line)
             if self._log_file is not None:
                 self._log_file.write(line + "\n")

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from labtwin.errors import ConfigError, DeviceOffline, SimulatorCrashed
+from twin.process_output import STREAM_LIMIT, console_lines
 
 __all__ = ["READY_LINE", "Ot2TaskServer"]
 
@@ -32,7 +33,6 @@ log = logging.getLogger("labtwin.twin.ot2")
 READY_LINE = re.compile(r"device server ready at (http://\S+)")
 """What the app prints once it accepts requests (``READY_LINE_PREFIX`` in firmware/ot2/__main__.py)."""
 TOKEN_ENV = "LABTWIN_OT2_TOKEN"
-_STREAM_LIMIT = 1 << 20
 
 
 class Ot2TaskServer:
@@ -120,7 +120,7 @@ class Ot2TaskServer:
             sys.executable, "-m", "firmware.ot2", "--simulate", "--host", self.host, "--port", str(self.port),
             "--run-log", str(self.run_log_path), "--log-level", self.log_level,
             cwd=self.work_dir, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=_STREAM_LIMIT)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, limit=STREAM_LIMIT)
         self._supervisor = asyncio.create_task(self._supervise(self._proc), name=f"OT-2 twin {self.device_id}")
 
     async def wait_ready(self) -> str:
@@ -188,14 +188,7 @@ class Ot2TaskServer:
             self.exited.set()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:  # one line longer than the stream limit
-                raw = await stream.read(_STREAM_LIMIT)
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        async for line in console_lines(stream):
             self.log_lines.append(line)
             if self._log_file is not None:
                 self._log_file.write(line + "\n")
