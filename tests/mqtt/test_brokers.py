@@ -167,3 +167,15 @@ async def test_stop_then_start_again(broker: LoopbackBroker, peer: Peer) -> None
     await broker.start()
     async with peer(broker):
         pass
+
+
+async def test_amqtt_client_connections_can_be_reset_when_shutdown_is_abandoned():
+    # The runner's fallback for amqtt's shutdown hang: clients must not stay on a half-dead broker.
+    async with AmqttBroker() as broker:
+        async with aiomqtt.Client(broker.host, broker.port, identifier="abort-probe") as client:
+            await client.subscribe("probe/#")
+            broker._broker.abort_client_connections()
+            with pytest.raises(aiomqtt.MqttError):
+                async with asyncio.timeout(5):
+                    async for _ in client.messages:
+                        pass

@@ -83,13 +83,24 @@ def _closing_broker_class() -> type[Any]:
     from amqtt.broker import Broker
 
     class ClosingBroker(Broker):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.client_writers: set[asyncio.StreamWriter] = set()
+
         async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                    listener_name: str) -> None:
+            self.client_writers.add(writer)
             try:
                 await super().stream_connected(reader, writer, listener_name)
             finally:
+                self.client_writers.discard(writer)
                 if not writer.is_closing():
                     writer.close()
+
+        def abort_client_connections(self) -> None:
+            """Reset every client connection now, as a dying broker process would."""
+            for writer in list(self.client_writers):
+                writer.transport.abort()
 
     return ClosingBroker
 
@@ -159,8 +170,10 @@ class AmqttBroker(LoopbackBroker):
                         await broker.shutdown()
                 except TimeoutError:
                     # amqtt 0.12.1 can hang here when a packet lands as a session is cancelled.
-                    logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it",
-                                   self.port, _SHUTDOWN_TIMEOUT_S)
+                    # Reset its clients, or they would keep talking to a half-dead broker.
+                    broker.abort_client_connections()
+                    logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it "
+                                   "and reset its client connections", self.port, _SHUTDOWN_TIMEOUT_S)
         finally:
             self._cleanup_tmp()
 
