@@ -1,0 +1,186 @@
+"""The OT-2 robot API twin, first slice: the version header rules, /health, and the rail lights."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from twin.ot2_robot_api import create_app
+from twin.ot2_robot_api.__main__ import READY_LINE_PREFIX
+from twin.ot2_robot_api.health import MAX_PROTOCOL_API_VERSION, MIN_PROTOCOL_API_VERSION
+from twin.ot2_robot_api.versioning import CURRENT_API_VERSION
+
+REPO = Path(__file__).resolve().parents[2]
+LATEST = {"Opentrons-Version": "*"}
+
+
+@pytest.fixture
+async def robot() -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of a fresh robot API app (no sockets)."""
+    transport = httpx.ASGITransport(app=create_app(robot_name="bench-ot2"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ot2.test") as client:
+        yield client
+
+
+def assert_version_headers(response: httpx.Response, version: int) -> None:
+    assert response.headers["Opentrons-Version"] == str(version)
+    assert response.headers["Opentrons-Min-Version"] == "2"
+
+
+async def test_health_reports_identity_and_versions(robot: httpx.AsyncClient):
+    response = await robot.get("/health", headers={"Opentrons-Version": "4"})
+    assert response.status_code == 200
+    assert_version_headers(response, 4)
+    health = response.json()
+    assert health["name"] == "bench-ot2"
+    assert health["robot_model"] == "OT-2 Standard"
+    assert health["api_version"] == "9.0.0"
+    assert health["maximum_protocol_api_version"] == [2, 28]
+    assert health["minimum_protocol_api_version"] == [2, 0]
+    assert health["robot_serial"] and health["fw_version"] and health["system_version"]
+    assert set(health["links"]) >= {"apiLog", "serialLog", "serverLog", "apiSpec", "systemTime"}
+    assert all(path.startswith("/") for path in health["links"].values())
+
+
+async def test_star_version_is_served_as_the_current_version(robot: httpx.AsyncClient):
+    response = await robot.get("/health", headers=LATEST)
+    assert response.status_code == 200
+    assert_version_headers(response, CURRENT_API_VERSION)
+
+
+async def test_version_newer_than_the_twin_is_served_as_the_current_version(robot: httpx.AsyncClient):
+    response = await robot.get("/health", headers={"Opentrons-Version": str(CURRENT_API_VERSION + 10)})
+    assert response.status_code == 200
+    assert_version_headers(response, CURRENT_API_VERSION)
+
+
+async def test_missing_version_header_on_a_legacy_route_is_422_in_the_legacy_shape(robot: httpx.AsyncClient):
+    response = await robot.get("/health")
+    assert response.status_code == 422
+    assert_version_headers(response, CURRENT_API_VERSION)
+    body = response.json()
+    assert set(body) == {"message", "errorCode"}
+    assert body["errorCode"] == "4000"
+    assert "Opentrons-Version" in body["message"]
+
+
+async def test_missing_version_header_on_a_newer_route_is_422_in_the_errors_envelope(robot: httpx.AsyncClient):
+    response = await robot.get("/runs")
+    assert response.status_code == 422
+    assert_version_headers(response, CURRENT_API_VERSION)
+    [error] = response.json()["errors"]
+    assert error["id"] == "InvalidRequest"
+    assert error["errorCode"] == "4000"
+    assert error["title"] and "Opentrons-Version" in error["detail"]
+
+
+@pytest.mark.parametrize("value", ["two", "2.5", ""])
+async def test_non_integer_version_is_422(robot: httpx.AsyncClient, value: str):
+    response = await robot.get("/robot/lights", headers={"Opentrons-Version": value})
+    assert response.status_code == 422
+    assert response.json()["errorCode"] == "4000"
+
+
+async def test_version_1_is_400_outdated(robot: httpx.AsyncClient):
+    legacy = await robot.get("/health", headers={"Opentrons-Version": "1"})
+    newer = await robot.get("/runs", headers={"Opentrons-Version": "1"})
+    assert legacy.status_code == newer.status_code == 400
+    assert legacy.json()["errorCode"] == "4000" and "no longer supported" in legacy.json()["message"]
+    assert newer.json()["errors"][0]["id"] == "OutdatedAPIVersion"
+
+
+async def test_lights_start_off_and_remember_what_was_set(robot: httpx.AsyncClient):
+    assert (await robot.get("/robot/lights", headers=LATEST)).json() == {"on": False}
+    switched = await robot.post("/robot/lights", headers=LATEST, json={"on": True})
+    assert switched.status_code == 200 and switched.json() == {"on": True}
+    assert_version_headers(switched, CURRENT_API_VERSION)
+    assert (await robot.get("/robot/lights", headers=LATEST)).json() == {"on": True}
+
+
+async def test_lights_refuse_a_non_boolean_in_the_legacy_shape(robot: httpx.AsyncClient):
+    response = await robot.post("/robot/lights", headers=LATEST, json={"on": "yes"})
+    assert response.status_code == 422
+    assert set(response.json()) == {"message", "errorCode"}
+    assert (await robot.get("/robot/lights", headers=LATEST)).json() == {"on": False}
+
+
+async def test_no_response_carries_null_fields(robot: httpx.AsyncClient):
+    # The unknown route's error has no "source"; it must be absent, not null.
+    for response in [await robot.get("/health", headers=LATEST), await robot.get("/nowhere", headers=LATEST)]:
+        assert "null" not in response.text, response.text
+    [error] = (await robot.get("/nowhere", headers=LATEST)).json()["errors"]
+    assert "source" not in error
+
+
+async def test_openapi_spec_documents_the_version_header(robot: httpx.AsyncClient):
+    spec = (await robot.get("/openapi.json", headers=LATEST)).json()
+    parameters = spec["paths"]["/health"]["get"]["parameters"]
+    assert any(p["name"] == "Opentrons-Version" and p["in"] == "header" and p["required"] for p in parameters)
+
+
+def test_protocol_api_range_matches_the_pinned_opentrons():
+    # /health writes the range out to avoid importing opentrons; this keeps it honest on upgrades.
+    from opentrons.protocols.api_support.definitions import (
+        MAX_SUPPORTED_VERSION,
+        MIN_SUPPORTED_VERSION,
+    )
+
+    assert MAX_PROTOCOL_API_VERSION == (MAX_SUPPORTED_VERSION.major, MAX_SUPPORTED_VERSION.minor)
+    assert MIN_PROTOCOL_API_VERSION == (MIN_SUPPORTED_VERSION.major, MIN_SUPPORTED_VERSION.minor)
+
+
+# --- the real process ---------------------------------------------------------------------------
+
+@pytest.fixture
+def robot_api_process() -> Iterator[tuple[str, float]]:
+    """``python -m twin.ot2_robot_api --port 0``: yields its URL and start-up seconds; always terminated."""
+    started = time.monotonic()
+    with subprocess.Popen([sys.executable, "-m", "twin.ot2_robot_api", "--port", "0"], cwd=REPO,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True) as proc:
+        try:
+            yield read_ready_url(proc, timeout=10.0), time.monotonic() - started
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def read_ready_url(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The URL from the process's ready line; fails with its output if it does not come in time."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not selector.select(remaining):
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.rstrip())
+            if line.startswith(READY_LINE_PREFIX):
+                return line[len(READY_LINE_PREFIX):].strip()
+    pytest.fail(f"no ready line within {timeout:g} s (exit code {proc.poll()}); output: {seen}")
+
+
+def test_module_serves_health_over_loopback(robot_api_process: tuple[str, float]):
+    url, startup_s = robot_api_process
+    assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+    response = httpx.get(f"{url}/health", headers=LATEST, timeout=5.0)
+    assert response.status_code == 200
+    assert response.json()["robot_model"] == "OT-2 Standard"
+    assert_version_headers(response, CURRENT_API_VERSION)
+    print(f"robot API process ready after {startup_s:.2f} s")

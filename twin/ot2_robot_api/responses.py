@@ -1,0 +1,64 @@
+"""JSON responses and error bodies in the two shapes the robot API uses.
+
+The robot's newer routes answer errors as ``{"errors": [{...}]}``; its legacy routes
+(``/health``, ``/robot/*``) answer ``{"message": ..., "errorCode": ...}``. Which shape a
+request gets depends only on its path, so every error source (version checks, validation,
+404s) shares :func:`error_response`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+__all__ = ["GENERIC_ERROR_CODE", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
+           "is_legacy_path", "without_nulls"]
+
+GENERIC_ERROR_CODE = "4000"
+"""The robot's catch-all code for a malformed request (its error codes are 4-digit strings)."""
+
+LEGACY_PATHS = ("/health",)
+"""Exact paths that keep the robot's older error shape."""
+LEGACY_PATH_PREFIXES = ("/robot/",)
+"""Path prefixes whose routes keep the robot's older error shape."""
+
+
+def is_legacy_path(path: str) -> bool:
+    """Whether ``path`` is a legacy route, whose errors use the ``message`` shape."""
+    return path in LEGACY_PATHS or path.startswith(LEGACY_PATH_PREFIXES)
+
+
+def without_nulls(value: Any) -> Any:
+    """``value`` with every ``None``-valued mapping key removed, recursively.
+
+    The robot omits absent fields rather than sending ``null``; clients written against
+    it may treat a present key as meaningful.
+    """
+    if isinstance(value, Mapping):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
+class NullFreeJSONResponse(JSONResponse):
+    """A JSON response that never carries ``null`` fields (the app's default response class)."""
+
+    def render(self, content: Any) -> bytes:
+        """Render ``content`` without its ``None`` fields."""
+        return super().render(without_nulls(content))
+
+
+def error_response(path: str, status_code: int, *, error_id: str, title: str, detail: str,
+                   error_code: str = GENERIC_ERROR_CODE, source: Mapping[str, str] | None = None,
+                   headers: Mapping[str, str] | None = None) -> NullFreeJSONResponse:
+    """An error response for a request to ``path``, in the shape that path's route family uses."""
+    body: dict[str, Any]
+    if is_legacy_path(path):
+        body = {"message": detail, "errorCode": error_code}
+    else:
+        body = {"errors": [{"id": error_id, "title": title, "detail": detail, "source": source,
+                            "errorCode": error_code}]}
+    return NullFreeJSONResponse(body, status_code=status_code, headers=dict(headers or {}))
