@@ -340,6 +340,9 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: uvicorn writes a response's head and body separately,
+        # and with Nagle the body waits for the client's delayed ACK (~40 ms per keep-alive request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
         # Listening now: connections made before uvicorn's accept loop starts wait in the backlog.
         sock.listen(128)
