@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import selectors
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from twin.ot2_robot_api import create_app
-from twin.ot2_robot_api.__main__ import READY_LINE_PREFIX
 from twin.ot2_robot_api.health import MAX_PROTOCOL_API_VERSION, MIN_PROTOCOL_API_VERSION
+from robot_api_testkit import robot_api_process
 from twin.ot2_robot_api.versioning import CURRENT_API_VERSION
 
-REPO = Path(__file__).resolve().parents[2]
 LATEST = {"Opentrons-Version": "*"}
 
 
@@ -139,48 +133,12 @@ def test_protocol_api_range_matches_the_pinned_opentrons():
 
 # --- the real process ---------------------------------------------------------------------------
 
-@pytest.fixture
-def robot_api_process() -> Iterator[tuple[str, float]]:
-    """``python -m twin.ot2_robot_api --port 0``: yields its URL and start-up seconds; always terminated."""
-    started = time.monotonic()
-    with subprocess.Popen([sys.executable, "-m", "twin.ot2_robot_api", "--port", "0"], cwd=REPO,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True) as proc:
-        try:
-            yield read_ready_url(proc, timeout=10.0), time.monotonic() - started
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def read_ready_url(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The URL from the process's ready line; fails with its output if it does not come in time."""
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(remaining):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line.rstrip())
-            if line.startswith(READY_LINE_PREFIX):
-                return line[len(READY_LINE_PREFIX):].strip()
-    pytest.fail(f"no ready line within {timeout:g} s (exit code {proc.poll()}); output: {seen}")
-
-
-def test_module_serves_health_over_loopback(robot_api_process: tuple[str, float]):
-    url, startup_s = robot_api_process
-    assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
-    response = httpx.get(f"{url}/health", headers=LATEST, timeout=5.0)
-    assert response.status_code == 200
-    assert response.json()["robot_model"] == "OT-2 Standard"
-    assert_version_headers(response, CURRENT_API_VERSION)
+def test_module_serves_health_over_loopback(tmp_path: Path):
+    with robot_api_process(work_dir=tmp_path) as process:
+        url, startup_s = process.url, process.startup_s
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        response = httpx.get(f"{url}/health", headers=LATEST, timeout=5.0)
+        assert response.status_code == 200
+        assert response.json()["robot_model"] == "OT-2 Standard"
+        assert_version_headers(response, CURRENT_API_VERSION)
     print(f"robot API process ready after {startup_s:.2f} s")

@@ -1,7 +1,12 @@
-"""The robot API twin's FastAPI app: versioning, error shapes and the routes of this slice."""
+"""The robot API twin's FastAPI app: versioning, error shapes, and every route, on one simulated OT-2."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -9,9 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from twin.ot2_robot_api import health, lights
+from twin.ot2_robot_api import control_routes, hardware_routes, health, lights, protocol_routes, run_routes
+from twin.ot2_robot_api.faults import RobotFaults
 from twin.ot2_robot_api.health import RobotIdentity
-from twin.ot2_robot_api.responses import NullFreeJSONResponse, error_response
+from twin.ot2_robot_api.protocol_store import ProtocolStore
+from twin.ot2_robot_api.responses import ApiError, NullFreeJSONResponse, error_response
+from twin.ot2_robot_api.robot import RobotSettings, SimulatedOT2
+from twin.ot2_robot_api.run_store import RunStore
 from twin.ot2_robot_api.versioning import (
     CURRENT_API_VERSION,
     VERSION_HEADER,
@@ -32,26 +41,61 @@ def _declare_version_header(
     """Puts the header into the OpenAPI spec; :class:`ApiVersionMiddleware` already enforced it."""
 
 
-def create_app(*, robot_name: str = "labtwin-ot2", robot_serial: str = DEFAULT_ROBOT_SERIAL) -> FastAPI:
-    """A fresh robot API app for one simulated OT-2 (lights off).
+def create_app(*, robot_name: str = "labtwin-ot2", robot_serial: str = DEFAULT_ROBOT_SERIAL,
+               settings: RobotSettings | None = None, data_dir: Path | None = None) -> FastAPI:
+    """A fresh robot API app for one simulated OT-2 (lights off, door closed, no protocols or runs).
+
+    The simulated hardware starts with the app's lifespan (opentrons is imported then, not here).
+    Serve it wrapped in :class:`~twin.ot2_robot_api.faults.FaultInjectingApp` with
+    ``app.state.faults`` so that route faults and latency apply.
 
     Args:
         robot_name: reported as ``name`` by ``GET /health``.
         robot_serial: reported as ``robot_serial`` by ``GET /health``.
+        settings: attached pipettes, delay speed-up, door behaviour.
+        data_dir: where uploaded protocols are stored (default: a temporary directory, removed at shutdown).
     """
+    robot = SimulatedOT2(settings or RobotSettings())
+    faults = RobotFaults()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned_dir = None if data_dir is not None else Path(tempfile.mkdtemp(prefix="labtwin-ot2-robot-"))
+        root = data_dir if data_dir is not None else owned_dir
+        assert root is not None
+        app.state.protocols = ProtocolStore(root / "protocols")
+        app.state.runs = RunStore(robot, faults)
+        await robot.start()
+        try:
+            yield
+        finally:
+            await app.state.runs.close()
+            await app.state.protocols.close()
+            await robot.close()
+            if owned_dir is not None:
+                shutil.rmtree(owned_dir, ignore_errors=True)
+
     app = FastAPI(title="labtwin OT-2 robot API", version=str(CURRENT_API_VERSION),
                   default_response_class=NullFreeJSONResponse,
-                  dependencies=[Depends(_declare_version_header)],
                   # The robot serves no interactive docs; only the spec its health links point to.
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.robot = RobotIdentity(name=robot_name, serial=robot_serial)
+    app.state.robot_hardware = robot
+    app.state.faults = faults
     app.state.lights_on = False
-    app.include_router(health.router)
-    app.include_router(lights.router)
+    for module in (health, lights, hardware_routes, protocol_routes, run_routes):
+        app.include_router(module.router, dependencies=[Depends(_declare_version_header)])
+    app.include_router(control_routes.router)
+    app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(ApiVersionMiddleware)
     return app
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response(request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

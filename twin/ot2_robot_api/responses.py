@@ -13,13 +13,13 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-__all__ = ["GENERIC_ERROR_CODE", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
+__all__ = ["GENERIC_ERROR_CODE", "ApiError", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
            "is_legacy_path", "without_nulls"]
 
 GENERIC_ERROR_CODE = "4000"
 """The robot's catch-all code for a malformed request (its error codes are 4-digit strings)."""
 
-LEGACY_PATHS = ("/health",)
+LEGACY_PATHS = ("/health", "/pipettes")
 """Exact paths that keep the robot's older error shape."""
 LEGACY_PATH_PREFIXES = ("/robot/",)
 """Path prefixes whose routes keep the robot's older error shape."""
@@ -62,3 +62,29 @@ def error_response(path: str, status_code: int, *, error_id: str, title: str, de
         body = {"errors": [{"id": error_id, "title": title, "detail": detail, "source": source,
                             "errorCode": error_code}]}
     return NullFreeJSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+class ApiError(Exception):
+    """Raised by a route to answer an error; the app renders it with :func:`error_response`.
+
+    Args:
+        status_code: the HTTP status.
+        error_id: the machine-readable ``id`` (e.g. ``RunNotFound``).
+        title: a short human title.
+        detail: what went wrong, for a person.
+        error_code: the robot's 4-digit error code (a string).
+    """
+
+    def __init__(self, status_code: int, error_id: str, title: str, detail: str,
+                 error_code: str = GENERIC_ERROR_CODE) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.error_id = error_id
+        self.title = title
+        self.detail = detail
+        self.error_code = error_code
+
+    def response(self, path: str) -> NullFreeJSONResponse:
+        """This error as the response to a request for ``path``."""
+        return error_response(path, self.status_code, error_id=self.error_id, title=self.title,
+                              detail=self.detail, error_code=self.error_code)

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twin.ot2_robot_api.responses import error_response
 
-__all__ = ["CURRENT_API_VERSION", "LATEST_VERSION_ALIAS", "MIN_API_VERSION", "MIN_VERSION_HEADER",
+__all__ = ["CONTROL_PATH_PREFIX", "CURRENT_API_VERSION", "LATEST_VERSION_ALIAS", "MIN_API_VERSION", "MIN_VERSION_HEADER",
            "VERSION_HEADER", "ApiVersionMiddleware", "VersionRejected", "negotiate_version",
            "version_headers"]
 
@@ -33,6 +33,8 @@ LATEST_VERSION_ALIAS = "*"
 CURRENT_API_VERSION = 8
 """The HTTP API version this twin reports. Chosen to match robot software of the opentrons 8.x/9.x
 era; raise it when a later slice implements behaviour that a newer version introduced."""
+CONTROL_PATH_PREFIX = "/labtwin/"
+"""The twin's own control routes (fault injection): not the robot's API, so not versioned."""
 MIN_API_VERSION = 2
 """Version 1 (no header at all) is the robot's pre-versioning API, which it no longer serves."""
 
@@ -85,7 +87,7 @@ class ApiVersionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the header of an HTTP request, then serve it with the version headers added."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PATH_PREFIX):
             await self.app(scope, receive, send)
             return
         try:

@@ -1,0 +1,84 @@
+"""What is attached to the simulated OT-2, and homing: ``/instruments``, ``/pipettes``, ``/modules``, ``/robot/home``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
+
+from twin.ot2_robot_api.responses import ApiError
+from twin.ot2_robot_api.robot import SimulatedOT2
+from twin.ot2_robot_api.run_store import RunStore
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Attached Instruments"])
+
+_AXES = {"left": ("z", "b"), "right": ("a", "c")}
+"""Mount -> (Z axis, plunger axis) of an OT-2."""
+
+
+def _robot(request: Request) -> SimulatedOT2:
+    robot: SimulatedOT2 = request.app.state.robot_hardware
+    return robot
+
+
+@router.get("/instruments", summary="List attached instruments")
+async def get_instruments(request: Request) -> dict[str, Any]:
+    """The pipettes attached to the simulated robot."""
+    instruments = []
+    for mount, info in _robot(request).pipettes().items():
+        if info is None:
+            continue
+        instruments.append({
+            "mount": mount, "instrumentType": "pipette", "instrumentModel": info["model"],
+            "instrumentName": info["name"], "serialNumber": info["pipette_id"], "ok": True,
+            "data": {"channels": info["channels"], "min_volume": info["min_volume"],
+                     "max_volume": info["max_volume"]},
+        })
+    return {"data": instruments, "meta": {"cursor": 0, "totalLength": len(instruments)}}
+
+
+@router.get("/pipettes", summary="Attached pipettes (legacy)")
+async def get_pipettes(request: Request) -> JSONResponse:
+    """Both mounts, the empty one with ``null`` fields (this legacy route keeps them)."""
+    body: dict[str, Any] = {}
+    for mount, info in _robot(request).pipettes().items():
+        z_axis, plunger_axis = _AXES[mount]
+        body[mount] = {"model": info["model"] if info else None, "name": info["name"] if info else None,
+                       "tip_length": info["tip_length"] if info else None,
+                       "id": info["pipette_id"] if info else None,
+                       "mount_axis": z_axis, "plunger_axis": plunger_axis}
+    return JSONResponse(body)
+
+
+@router.get("/modules", summary="List attached modules")
+async def get_modules(request: Request) -> dict[str, Any]:
+    """The hardware modules attached to the simulated robot (none: the twin simulates no module hardware)."""
+    modules = [{"id": module.device_info.get("serial", ""), "serialNumber": module.device_info.get("serial", ""),
+                "moduleModel": str(module.model()), "moduleType": type(module).__name__}
+               for module in _robot(request).hardware.attached_modules]
+    return {"data": modules, "meta": {"cursor": 0, "totalLength": len(modules)}}
+
+
+class HomeRequest(BaseModel):
+    target: Literal["robot", "pipette"]
+    mount: Literal["left", "right"] | None = None
+
+
+@router.post("/robot/home", summary="Home the robot or one pipette")
+async def home(request: Request, body: HomeRequest) -> dict[str, str]:
+    """Home the gantry (``robot``) or one mount's pipette (``pipette`` + ``mount``); 409 while a run is active."""
+    runs: RunStore = request.app.state.runs
+    current = runs.current()
+    if current is not None and current.engine.has_started and not current.engine.is_terminal:
+        raise ApiError(409, "RobotBusy", "Robot Busy", f"run {current.id} is {current.engine.status}")
+    if body.target == "pipette":
+        if body.mount is None:
+            raise ApiError(422, "InvalidRequest", "Invalid Request", "homing a pipette needs its mount")
+        await _robot(request).home(body.mount)
+        return {"message": f"Homing pipette on {body.mount} mount."}
+    await _robot(request).home()
+    return {"message": "Homing robot."}
