@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-from twin.ot2_robot_api.responses import ApiError
+from twin.ot2_robot_api.responses import ApiError, error_responses
 from twin.ot2_robot_api.robot import SimulatedOT2
 from twin.ot2_robot_api.run_store import RunStore
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["Attached Instruments"])
+_LEGACY_ERRORS = error_responses(400, 422, legacy=True)
 
 _AXES = {"left": ("z", "b"), "right": ("a", "c")}
 """Mount -> (Z axis, plunger axis) of an OT-2."""
@@ -25,7 +26,7 @@ def _robot(request: Request) -> SimulatedOT2:
     return robot
 
 
-@router.get("/instruments", summary="List attached instruments")
+@router.get("/instruments", summary="List attached instruments", responses=error_responses(400, 422))
 async def get_instruments(request: Request) -> dict[str, Any]:
     """The pipettes attached to the simulated robot."""
     instruments = []
@@ -41,7 +42,7 @@ async def get_instruments(request: Request) -> dict[str, Any]:
     return {"data": instruments, "meta": {"cursor": 0, "totalLength": len(instruments)}}
 
 
-@router.get("/pipettes", summary="Attached pipettes (legacy)")
+@router.get("/pipettes", summary="Attached pipettes (legacy)", responses=_LEGACY_ERRORS)
 async def get_pipettes(request: Request) -> JSONResponse:
     """Both mounts, the empty one with ``null`` fields (this legacy route keeps them)."""
     body: dict[str, Any] = {}
@@ -54,7 +55,7 @@ async def get_pipettes(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/modules", summary="List attached modules")
+@router.get("/modules", summary="List attached modules", responses=error_responses(400, 422))
 async def get_modules(request: Request) -> dict[str, Any]:
     """The hardware modules attached to the simulated robot (none: the twin simulates no module hardware)."""
     modules = [{"id": module.device_info.get("serial", ""), "serialNumber": module.device_info.get("serial", ""),
@@ -68,7 +69,8 @@ class HomeRequest(BaseModel):
     mount: Literal["left", "right"] | None = None
 
 
-@router.post("/robot/home", summary="Home the robot or one pipette")
+@router.post("/robot/home", summary="Home the robot or one pipette",
+             responses=error_responses(400, 409, 422, legacy=True))
 async def home(request: Request, body: HomeRequest) -> dict[str, str]:
     """Home the gantry (``robot``) or one mount's pipette (``pipette`` + ``mount``); 409 while a run is active."""
     runs: RunStore = request.app.state.runs

@@ -7,6 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from twin.ot2_robot_api.responses import error_responses
+
 __all__ = ["MAX_PROTOCOL_API_VERSION", "MIN_PROTOCOL_API_VERSION", "Health", "HealthLinks", "RobotIdentity",
            "opentrons_version", "router"]
 
@@ -57,7 +59,7 @@ class Health(BaseModel):
     links: HealthLinks
 
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(400, 422, legacy=True))
 
 
 @router.get("/health", response_model=Health, summary="Get server health")

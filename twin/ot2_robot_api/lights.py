@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from twin.ot2_robot_api.responses import error_responses
+
 __all__ = ["Lights", "router"]
 
 
@@ -17,7 +19,7 @@ class Lights(BaseModel):
     on: bool
 
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(400, 422, legacy=True))
 
 
 @router.get("/robot/lights", response_model=Lights, summary="Get the rail lights")

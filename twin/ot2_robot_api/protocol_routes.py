@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from twin.ot2_robot_api.protocol_store import ProtocolStore, StoredProtocol, UploadedFile
-from twin.ot2_robot_api.responses import ApiError
+from twin.ot2_robot_api.responses import ApiError, error_responses
 from twin.ot2_robot_api.run_store import RunStore
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Protocol Management"])
+router = APIRouter(tags=["Protocol Management"], responses=error_responses(400, 404, 409, 422))
 
 
 def _protocols(request: Request) -> ProtocolStore:

@@ -24,12 +24,16 @@ from twin.ot2_robot_api.responses import ApiError
 if TYPE_CHECKING:
     from opentrons.protocol_reader import ProtocolSource
 
-__all__ = ["MAX_PROTOCOLS", "StoredProtocol", "ProtocolStore", "UploadedFile"]
+__all__ = ["MAX_FILE_NAME_BYTES", "MAX_PROTOCOLS", "StoredProtocol", "ProtocolStore", "UploadedFile"]
 
 log = logging.getLogger("labtwin.twin.ot2_robot_api")
 
 MAX_PROTOCOLS = 20
 """Protocols kept; uploading more deletes the oldest one that no run uses, as the robot does."""
+
+
+MAX_FILE_NAME_BYTES = 255
+"""The longest file name (in UTF-8 bytes) most file systems store."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ class ProtocolStore:
         try:
             paths = [self._write(directory, file) for file in files]
             source = await ProtocolReader().read_saved(files=paths, directory=directory)
-        except ProtocolFilesInvalidError as exc:
+        except (ProtocolFilesInvalidError, UnicodeDecodeError) as exc:
+            # opentrons reads a .json file as UTF-8 text before it validates it.
             shutil.rmtree(directory, ignore_errors=True)
             raise ApiError(422, "ProtocolFilesInvalid", "Protocol File(s) Invalid", str(exc)) from exc
         except BaseException:
@@ -121,7 +126,7 @@ class ProtocolStore:
                            f"this protocol is for a {source.robot_type}; this robot is an OT-2 Standard")
         stored = StoredProtocol(id=protocol_id, created_at=datetime.now(timezone.utc), source=source,
                                 directory=directory, key=key)
-        self._evict_beyond(MAX_PROTOCOLS - 1, in_use)
+        await self._evict_beyond(MAX_PROTOCOLS - 1, in_use)
         self._protocols[protocol_id] = stored
         analysis_id = str(uuid.uuid4())
         stored.analyses.append({"id": analysis_id, "status": "pending"})
@@ -142,7 +147,7 @@ class ProtocolStore:
         await self._drop(stored)
 
     async def close(self) -> None:
-        """Cancel pending analyses and delete every stored protocol."""
+        """Wait for pending analyses, then delete every stored protocol."""
         for stored in list(self._protocols.values()):
             await self._drop(stored)
 
@@ -156,36 +161,34 @@ class ProtocolStore:
     @staticmethod
     def _write(directory: Path, file: UploadedFile) -> Path:
         name = PurePosixPath(file.name.replace("\\", "/")).name
-        if not name or name in {".", ".."}:
-            raise ApiError(422, "InvalidFileName", "Invalid File Name", f"bad file name {file.name!r}")
+        if not name or name in {".", ".."} or "\0" in name or len(_utf8(name)) > MAX_FILE_NAME_BYTES:
+            raise ApiError(422, "InvalidFileName", "Invalid File Name",
+                           f"bad file name {file.name[:80]!r}: give a plain name of at most "
+                           f"{MAX_FILE_NAME_BYTES} bytes")
         path = directory / name
         if path.exists():
             raise ApiError(422, "DuplicateFileName", "Duplicate File Name", f"two files are named {name!r}")
         path.write_bytes(file.content)
         return path
 
-    def _evict_beyond(self, keep: int, in_use: set[str]) -> None:
+    async def _evict_beyond(self, keep: int, in_use: set[str]) -> None:
         for stored in list(self._protocols.values()):
             if len(self._protocols) <= keep:
                 return
             if stored.id not in in_use:
-                self._protocols.pop(stored.id)
-                if stored.analysis_task is not None:
-                    stored.analysis_task.cancel()
-                shutil.rmtree(stored.directory, ignore_errors=True)
+                await self._drop(stored)
 
     async def _drop(self, stored: StoredProtocol) -> None:
         self._protocols.pop(stored.id, None)
-        if stored.analysis_task is not None and not stored.analysis_task.done():
-            stored.analysis_task.cancel()
+        if stored.analysis_task is not None:
+            # Not cancelled: an engine cancelled mid-run leaves its queue worker behind. Analyses
+            # finish in well under a second for ordinary protocols.
             await asyncio.gather(stored.analysis_task, return_exceptions=True)
         shutil.rmtree(stored.directory, ignore_errors=True)
 
     async def _analyse(self, stored: StoredProtocol, analysis_id: str) -> None:
         try:
             analysis = await analyse(stored.source)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # an engine failure outside the protocol: report it, keep serving
             log.exception("analysing protocol %s", stored.id)
             analysis = {"status": "completed", "result": "not-ok", "robotType": stored.source.robot_type,
@@ -198,6 +201,14 @@ class ProtocolStore:
         for index, existing in enumerate(stored.analyses):
             if existing["id"] == analysis_id:
                 stored.analyses[index] = analysis
+
+
+def _utf8(name: str) -> bytes:
+    """``name`` as UTF-8, or nothing storable (a lone surrogate from a badly encoded upload)."""
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError:
+        return b"\0" * (MAX_FILE_NAME_BYTES + 1)
 
 
 async def analyse(source: ProtocolSource) -> dict[str, Any]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-__all__ = ["GENERIC_ERROR_CODE", "ApiError", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
+__all__ = ["GENERIC_ERROR_CODE", "ApiError", "ErrorBody", "LegacyErrorBody", "error_responses", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
            "is_legacy_path", "without_nulls"]
 
 GENERIC_ERROR_CODE = "4000"
@@ -88,3 +89,37 @@ class ApiError(Exception):
         """This error as the response to a request for ``path``."""
         return error_response(path, self.status_code, error_id=self.error_id, title=self.title,
                               detail=self.detail, error_code=self.error_code)
+
+
+class ErrorDetail(BaseModel):
+    """One error of an ``{"errors": [...]}`` body."""
+
+    id: str
+    title: str
+    detail: str
+    errorCode: str
+    source: dict[str, str] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The error body of the robot's newer routes."""
+
+    errors: list[ErrorDetail]
+
+
+class LegacyErrorBody(BaseModel):
+    """The error body of the robot's legacy routes (``/health``, ``/robot/*``, ``/pipettes``)."""
+
+    message: str
+    errorCode: str
+
+
+_MEANINGS = {400: "Unsupported Opentrons-Version, or a body that cannot be parsed",
+             404: "No such resource", 409: "Not allowed in the current state (e.g. the run's status)",
+             422: "Invalid request: missing Opentrons-Version header, or a malformed body or parameter"}
+
+
+def error_responses(*statuses: int, legacy: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring ``statuses`` with the route family's error body."""
+    model = LegacyErrorBody if legacy else ErrorBody
+    return {status: {"model": model, "description": _MEANINGS[status]} for status in statuses}

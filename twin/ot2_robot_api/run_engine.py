@@ -227,11 +227,11 @@ class RunEngine:
         Raises:
             ApiError: the definition is not valid (422) or the run is over (409).
         """
-        from opentrons_shared_data.labware.labware_definition import LabwareDefinition
+        from opentrons_shared_data.labware.labware_definition import labware_definition_type_adapter
         from pydantic import ValidationError
 
         try:
-            parsed = LabwareDefinition.model_validate(definition)
+            parsed = labware_definition_type_adapter.validate_python(definition)
         except ValidationError as exc:
             raise ApiError(422, "InvalidRequest", "Invalid Request", f"not a labware definition: {exc}") from exc
         if self.is_terminal:

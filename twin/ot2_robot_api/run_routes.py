@@ -8,12 +8,12 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 
 from twin.ot2_robot_api.protocol_store import ProtocolStore
-from twin.ot2_robot_api.responses import ApiError
+from twin.ot2_robot_api.responses import ApiError, error_responses
 from twin.ot2_robot_api.run_store import Run, RunStore
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Run Management"])
+router = APIRouter(tags=["Run Management"], responses=error_responses(400, 404, 409, 422))
 
 DEFAULT_PAGE_LENGTH = 20
 """Commands per page of ``GET /runs/{id}/commands`` when ``pageLength`` is not given."""
@@ -47,7 +47,7 @@ class ActionCreateRequest(BaseModel):
 
 
 class CommandCreateRequest(BaseModel):
-    data: dict[str, Any] = Field(description="commandType, params, and optionally intent and key")
+    data: dict[str, Any] = Field(description="commandType, params, and optionally intent (default: setup) and key")
 
 
 class JsonDataRequest(BaseModel):
@@ -139,11 +139,13 @@ async def list_commands(request: Request, runId: str,  # noqa: N803
 @router.post("/runs/{runId}/commands", status_code=201, summary="Send a command to a run")
 async def create_command(request: Request, runId: str, body: CommandCreateRequest,  # noqa: N803
                          waitUntilComplete: bool = False,  # noqa: N803
-                         timeout: Annotated[int | None, Query(ge=0, description="ms to wait at most")] = None,
+                         timeout: Annotated[int | None, Query(gt=0, description="ms to wait at most")] = None,
                          ) -> dict[str, Any]:
     """Queue a command; with ``waitUntilComplete`` answer once it finished (or ``timeout`` ms passed)."""
     run = _runs(request).get_current(runId)
-    return {"data": await run.engine.add_command(body.data, wait=waitUntilComplete, timeout_ms=timeout)}
+    # Without an intent a command is a setup command, as on the robot: it runs while the run is idle.
+    command = {"intent": "setup", **body.data} if isinstance(body.data, dict) else body.data
+    return {"data": await run.engine.add_command(command, wait=waitUntilComplete, timeout_ms=timeout)}
 
 
 @router.get("/runs/{runId}/commands/{commandId}", summary="Get one command of a run")
