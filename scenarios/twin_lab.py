@@ -9,7 +9,9 @@
 
 With ``ot2=True`` the lab also runs the OT-2 twin (the OT-2 task app on opentrons.simulate,
 served over HTTP on loopback): ``lab.ot2_client()`` drives it, ``lab.ot2_twin()`` shows its
-run log. The default lab neither starts nor imports it.
+run log. The default lab neither starts nor imports it. With ``ot2_robot_api=True`` it also runs
+the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engine) at
+``lab.ot2_robot_api_url``; ``lab.ot2_robot_api_twin().control`` injects its faults.
 
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
 it stops on exit, in reverse order, even when start-up fails half-way.
@@ -24,7 +26,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
@@ -41,19 +43,32 @@ from twin.profiles import BOARD_PROFILES
 
 if TYPE_CHECKING:
     from orchestrator.http_client import AsyncHTTPOrchestratorClient
+    from twin.ot2_robot_api_server import Ot2RobotApiServer
 
-__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "TWIN_CAPABILITIES", "TwinLab",
-           "twin_lab_factory", "wire_default_bench"]
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "FIRMWARE_DIR", "OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES",
+           "TwinLab", "twin_lab_factory", "wire_default_bench"]
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
 ORCHESTRATOR_USER = "orchestrator"
 OT2_DEVICE_ID = "ot2"
+OT2_ROBOT_API_DEVICE_ID = "ot2-robot-api"
 LAB_WIFI_SSID = "labtwin-ap"
 TWIN_CAPABILITIES = frozenset({"faults", "hardware"})
+OT2_ROBOT_API_CAPABILITY = "ot2_robot_api"
+"""What labs built with ``ot2_robot_api=True`` offer on top of TWIN_CAPABILITIES."""
 
 # What the default bench has wired to each board: three analog sensors and a servo.
 BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
 BENCH_SERVO_PIN = 15
+
+_Handle = TypeVar("_Handle")
+
+
+def _built_with(handle: _Handle | None, option: str, what: str) -> _Handle:
+    """``handle``, or a ConfigError saying which TwinLab option builds a lab with it."""
+    if handle is None:
+        raise ConfigError(f"this lab has no {what}: build it with TwinLab(..., {option}=True)")
+    return handle
 
 
 def wire_default_bench(model: BoardModel) -> None:
@@ -84,6 +99,8 @@ class TwinLab:
         heap_bytes: int | None = None,
         ot2: bool = False,
         network_twin: bool = False,
+        ot2_robot_api: bool = False,
+        ot2_robot_api_delay_speedup: float = 100.0,
     ) -> None:
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -97,6 +114,8 @@ class TwinLab:
             raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {broker!r}")
         if not (firmware_dir / "main.py").is_file():
             raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
+        if not ot2_robot_api_delay_speedup > 0:
+            raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {ot2_robot_api_delay_speedup!r}")
         self.device_ids = list(devices)
         self.profile = BOARD_PROFILES[board]
         if heap_bytes is not None:
@@ -129,6 +148,9 @@ class TwinLab:
         self._with_ot2 = ot2
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
+        self._with_ot2_robot_api = ot2_robot_api
+        self._ot2_robot_api_delay_speedup = ot2_robot_api_delay_speedup
+        self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
 
     # --- handles --------------------------------------------------------------------------
 
@@ -157,20 +179,30 @@ class TwinLab:
 
     def ot2_client(self) -> AsyncHTTPOrchestratorClient:
         """The lab's connected HTTP client for the OT-2 twin (labs built with ``ot2=True``)."""
-        if self._ot2_client is None:
-            raise ConfigError("this lab has no OT-2: build it with TwinLab(..., ot2=True)")
-        return self._ot2_client
+        return _built_with(self._ot2_client, "ot2", "OT-2")
 
     def ot2_twin(self) -> Ot2TaskServer:
         """The OT-2 twin behind ot2_client() (twin labs only: run log, time estimates, logs)."""
-        if self._ot2_twin is None:
-            raise ConfigError("this lab has no OT-2: build it with TwinLab(..., ot2=True)")
-        return self._ot2_twin
+        return _built_with(self._ot2_twin, "ot2", "OT-2")
 
     @property
     def ot2_url(self) -> str | None:
         """Where the OT-2 twin serves its tasks, or None without one."""
         return self._ot2_twin.url if self._ot2_twin is not None else None
+
+    def ot2_robot_api_twin(self) -> Ot2RobotApiServer:
+        """The OT-2 robot API twin (labs built with ``ot2_robot_api=True``): its URL, logs and fault controls."""
+        return _built_with(self._ot2_robot_api_twin, "ot2_robot_api", "OT-2 robot API")
+
+    @property
+    def ot2_robot_api_url(self) -> str | None:
+        """Where the OT-2 robot API twin serves the robot's HTTP API, or None without one."""
+        return self._ot2_robot_api_twin.url if self._ot2_robot_api_twin is not None else None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What scenarios may use in this lab (see scenarios.scenario_base.needs)."""
+        return _capabilities(ot2_robot_api=self._with_ot2_robot_api)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -191,23 +223,42 @@ class TwinLab:
         else:
             self.work_dir = self._work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
+        # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
         if self._with_ot2:
-            # Spawned first: its ~1 s of opentrons start-up overlaps the broker's and boards'.
             await self._spawn_ot2(stack)
+        if self._with_ot2_robot_api:
+            await self._spawn_ot2_robot_api(stack)
         await self._start_broker(stack)
         for device_id in self.device_ids:
             await self._start_device(stack, device_id)
         if self._ot2_twin is not None:
             await self._connect_ot2(stack, self._ot2_twin)
+        if self._ot2_robot_api_twin is not None:
+            await self._ot2_robot_api_twin.wait_ready()
+
+    def _output_of(self, device_id: str) -> Callable[[str], None] | None:
+        """The lab's on_output callback, bound to one device."""
+        on_output = self._on_output
+        return (lambda line: on_output(device_id, line)) if on_output else None
 
     async def _spawn_ot2(self, stack: AsyncExitStack) -> None:
         assert self.work_dir is not None
-        on_output = self._on_output
         twin = Ot2TaskServer(work_dir=self.work_dir / OT2_DEVICE_ID, device_id=OT2_DEVICE_ID,
-                             on_output=(lambda line: on_output(OT2_DEVICE_ID, line)) if on_output else None)
+                             on_output=self._output_of(OT2_DEVICE_ID))
         stack.push_async_callback(twin.stop)
         await twin.spawn()
         self._ot2_twin = twin
+
+    async def _spawn_ot2_robot_api(self, stack: AsyncExitStack) -> None:
+        from twin.ot2_robot_api_server import Ot2RobotApiServer  # httpx: only labs with the robot API
+
+        assert self.work_dir is not None
+        twin = Ot2RobotApiServer(work_dir=self.work_dir / OT2_ROBOT_API_DEVICE_ID, device_id=OT2_ROBOT_API_DEVICE_ID,
+                                 delay_speedup=self._ot2_robot_api_delay_speedup,
+                                 on_output=self._output_of(OT2_ROBOT_API_DEVICE_ID))
+        stack.push_async_callback(twin.stop)
+        await twin.spawn()
+        self._ot2_robot_api_twin = twin
 
     async def _connect_ot2(self, stack: AsyncExitStack, twin: Ot2TaskServer) -> None:
         from orchestrator.http_client import AsyncHTTPOrchestratorClient  # httpx: only labs with an OT-2
@@ -251,7 +302,6 @@ class TwinLab:
 
     async def _start_device(self, stack: AsyncExitStack, device_id: str) -> None:
         assert self.work_dir is not None and self.broker_address is not None
-        on_output = self._on_output
         on_hazard = self._on_hazard
         mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
         if self._with_links:
@@ -269,7 +319,7 @@ class TwinLab:
             work_dir=self.work_dir / device_id,
             seed=self.seed + len(self._boards),
             clock=self.clock,
-            on_output=(lambda line, d=device_id: on_output(d, line)) if on_output else None,
+            on_output=self._output_of(device_id),
             on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
             wifi_ssid=LAB_WIFI_SSID,
             wifi_password=self._wifi_password,
@@ -305,8 +355,15 @@ class TwinLab:
         raise DeviceOffline(device_id, f"not online {limit:g} s after boot; see its log at {board.log_path}")
 
 
+def _capabilities(*, ot2_robot_api: bool) -> frozenset[str]:
+    return (TWIN_CAPABILITIES | {OT2_ROBOT_API_CAPABILITY}) if ot2_robot_api else TWIN_CAPABILITIES
+
+
 def twin_lab_factory(**base_options: Any) -> LabFactory:
-    """Labs for scenario runs: a fresh TwinLab per example, the scenario's options over `base_options`."""
+    """Labs for scenario runs: a fresh TwinLab per example, the scenario's options over `base_options`.
+
+    The factory offers OT2_ROBOT_API_CAPABILITY when ``base_options`` ask for ``ot2_robot_api=True``.
+    """
 
     async def open_lab(options: dict[str, Any]) -> TwinLab:
         lab = TwinLab(**{**base_options, **options})
@@ -317,4 +374,5 @@ def twin_lab_factory(**base_options: Any) -> LabFactory:
         await lab.__aexit__(None, None, None)
 
     firmware_dir = base_options.get("firmware_dir", FIRMWARE_DIR)
-    return LabFactory(open_lab, close_lab, TWIN_CAPABILITIES, firmware_dir)
+    capabilities = _capabilities(ot2_robot_api=bool(base_options.get("ot2_robot_api", False)))
+    return LabFactory(open_lab, close_lab, capabilities, firmware_dir)
