@@ -1,4 +1,4 @@
-"""The `labtwin` command line: run scenarios on a twin lab, list them."""
+"""The `labtwin` command line: run scenarios on a twin lab, list them, serve a twin."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import BrokerAddress, parse_broker_url
 from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS
 from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
+from twin.ot2_robot_api.options import add_arguments as add_ot2_arguments
 
 if TYPE_CHECKING:
     from twin.board_model import Hazard
@@ -52,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Hypothesis example database and other state (default: .labtwin)")
 
     commands.add_parser("list", help="list the scenarios")
+
+    serve = commands.add_parser("serve", help="serve a twin on its own, for your own clients")
+    twins = serve.add_subparsers(dest="twin", metavar="TWIN", required=True)
+    ot2 = twins.add_parser("ot2", help="the OT-2 robot's HTTP API (port 31950) on the opentrons engine",
+                           description="Serve the OT-2 robot API twin until Ctrl-C. Clients that drive a real "
+                                       "OT-2 over HTTP (curl, the Opentrons HTTP API clients, PyLabRobot) work "
+                                       "against it unchanged.")
+    add_ot2_arguments(ot2)
     return parser
 
 
@@ -137,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         for spec in PROPERTY_SCENARIOS.values():
             print(f"{spec.name:16} property    {spec.description}")
         return 0
+    if args.command == "serve":
+        from twin.ot2_robot_api.__main__ import serve  # FastAPI, uvicorn and opentrons only when serving
+
+        print(f"labtwin {__version__}: serving the OT-2 robot API twin (Ctrl-C stops it)", flush=True)
+        return serve(args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

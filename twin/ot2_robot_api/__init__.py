@@ -1,12 +1,7 @@
 """The OT-2 robot API twin: the Opentrons robot's own HTTP API (port 31950), served by labtwin.
 
-This first slice serves only versioning, ``GET /health`` and the rail lights; see
-docs/ot2-robot-api.md for what is implemented and what is not yet. Nothing here imports
-opentrons, so building the app stays cheap.
+Protocols, analyses, runs and commands run on opentrons' ProtocolEngine in simulation; see
+docs/ot2-robot-api.md for what is implemented. The app is built by
+:func:`twin.ot2_robot_api.app.create_app` and served by ``python -m twin.ot2_robot_api``. This
+package module imports nothing, so the CLI can read the twin's options without loading FastAPI.
 """
-
-from __future__ import annotations
-
-from twin.ot2_robot_api.app import create_app
-
-__all__ = ["create_app"]

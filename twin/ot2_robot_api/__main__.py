@@ -19,36 +19,11 @@ import uvicorn
 from labtwin.errors import ConfigError
 from twin.ot2_robot_api.app import create_app
 from twin.ot2_robot_api.faults import FaultInjectingApp
-from twin.ot2_robot_api.robot import DEFAULT_PIPETTES, RobotSettings
+from twin.ot2_robot_api.options import add_arguments, settings_from
 
-__all__ = ["DEFAULT_PORT", "READY_LINE_PREFIX", "add_arguments", "main"]
+__all__ = ["READY_LINE_PREFIX", "main", "serve"]
 
 READY_LINE_PREFIX = "labtwin-ot2-robot-api listening on "
-DEFAULT_PORT = 31950
-"""The port the real robot serves its HTTP API on."""
-NO_PIPETTE = "none"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The twin's options (shared with ``labtwin serve ot2``)."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to serve on; 0 picks a free one (default: {DEFAULT_PORT})")
-    parser.add_argument("--robot-name", default="labtwin-ot2", help="name reported by GET /health")
-    for mount in ("left", "right"):
-        parser.add_argument(f"--{mount}-pipette", default=DEFAULT_PIPETTES[mount], metavar="MODEL",
-                            help=f"pipette model on the {mount} mount, or '{NO_PIPETTE}' "
-                                 f"(default: {DEFAULT_PIPETTES[mount]})")
-    parser.add_argument("--delay-speedup", type=float, default=1.0, metavar="FACTOR",
-                        help="run protocol delays FACTOR times faster (default: 1, real time)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="keep uploaded protocols and opentrons' config here (default: a temporary directory)")
-
-
-def _settings(args: argparse.Namespace) -> RobotSettings:
-    pipettes = {mount: model for mount, model in (("left", args.left_pipette), ("right", args.right_pipette))
-                if model.lower() != NO_PIPETTE}
-    return RobotSettings(pipettes=pipettes, delay_speedup=args.delay_speedup)
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
@@ -60,7 +35,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://[{bound_host}]:{bound_port}" if family == socket.AF_INET6 else f"http://{bound_host}:{bound_port}"
-    app = create_app(robot_name=args.robot_name, settings=_settings(args), data_dir=data_dir)
+    app = create_app(robot_name=args.robot_name, settings=settings_from(args), data_dir=data_dir)
     app.state.robot_hardware.preflight()  # a bad setting is a clear error here, not a failed startup
     server = uvicorn.Server(uvicorn.Config(FaultInjectingApp(app, app.state.faults), log_config=None,
                                            access_log=False, lifespan="on"))
@@ -73,11 +48,18 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
     await serving
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m twin.ot2_robot_api") -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the robot API twin until interrupted; returns the exit status."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m twin.ot2_robot_api", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    return serve(parser.parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve with the options of :func:`~twin.ot2_robot_api.options.add_arguments` until interrupted.
+
+    Returns the exit status: 0 after SIGINT/SIGTERM, 2 for a bad option or a port in use.
+    """
     with tempfile.TemporaryDirectory(prefix="labtwin-ot2-robot-") as scratch:
         data_dir = args.data_dir or Path(scratch)
         try:
