@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from scenarios.cli import main
@@ -100,3 +101,37 @@ def test_console_script_is_installed():
     assert script is not None, "the labtwin console script is not installed (pip install -e .)"
     run = subprocess.run([script, "list"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "sensor" in run.stdout
+
+
+def test_serve_ot2_serves_the_robot_api_until_interrupted(tmp_path: Path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OT_API_CONFIG_DIR": str(tmp_path / "opentrons")}
+    with subprocess.Popen([sys.executable, "-m", "scenarios.cli", "serve", "ot2", "--port", "0",
+                           "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            url = None
+            for line in proc.stdout:
+                if "listening on " in line:
+                    url = line.split("listening on ", 1)[1].strip()
+                    break
+            assert url is not None, "no ready line"
+            health = httpx.get(f"{url}/health", headers={"Opentrons-Version": "*"}, timeout=10.0)
+            assert health.json()["robot_model"] == "OT-2 Standard"
+            proc.send_signal(2)  # Ctrl-C
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["serve", "ot2", "--port", "0", "--delay-speedup", "0"], "delay_speedup must be > 0"),
+    (["serve", "ot2", "--port", "0", "--left-pipette", "p1000_single_v3.4"], "not an OT-2 pipette model"),
+])
+def test_serve_ot2_refuses_bad_options_in_one_line(capsys, monkeypatch, tmp_path, argv, fragment):
+    monkeypatch.setenv("OT_API_CONFIG_DIR", str(tmp_path))  # serve() would point it at its own temp dir
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err

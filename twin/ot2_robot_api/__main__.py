@@ -27,6 +27,8 @@ READY_LINE_PREFIX = "labtwin-ot2-robot-api listening on "
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
+    app = create_app(robot_name=args.robot_name, settings=settings_from(args), data_dir=data_dir)
+    app.state.robot_hardware.preflight()  # a bad setting is a clear error here, not a failed startup
     # Bind first so that with --port 0 we know the real port before announcing it.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.create_server((args.host, args.port), family=family)
@@ -35,8 +37,6 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://[{bound_host}]:{bound_port}" if family == socket.AF_INET6 else f"http://{bound_host}:{bound_port}"
-    app = create_app(robot_name=args.robot_name, settings=settings_from(args), data_dir=data_dir)
-    app.state.robot_hardware.preflight()  # a bad setting is a clear error here, not a failed startup
     server = uvicorn.Server(uvicorn.Config(FaultInjectingApp(app, app.state.faults), log_config=None,
                                            access_log=False, lifespan="on"))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name=f"robot API {url}")
