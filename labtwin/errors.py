@@ -15,6 +15,7 @@ __all__ = [
     "DeviceOffline",
     "LabtwinError",
     "ProtocolError",
+    "RobotApiError",
     "SimulatedProcessCrashed",
     "SimulatorCrashed",
     "TaskError",
@@ -124,3 +125,15 @@ class TaskRefused(LabtwinError):
 
 class SimulatorCrashed(SimulatedProcessCrashed):
     """A simulated device's process (e.g. the OT-2 twin on opentrons.simulate) exited unexpectedly."""
+
+
+class RobotApiError(LabtwinError):
+    """The OT-2 robot's HTTP API refused a request: carries the HTTP status and the robot's error id."""
+
+    def __init__(self, robot: str, request: str, status_code: int, error_id: str, detail: str) -> None:
+        self.robot = robot
+        self.request = request
+        self.status_code = status_code
+        self.error_id = error_id
+        self.detail = detail
+        super().__init__(f"OT-2 {robot} refused {request} [{status_code} {error_id}]: {detail}")

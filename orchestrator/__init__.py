@@ -18,6 +18,7 @@ from labtwin.errors import (
     DeviceOffline,
     LabtwinError,
     ProtocolError,
+    RobotApiError,
     TaskError,
     TaskRefused,
     TaskTimeout,
@@ -30,11 +31,13 @@ from orchestrator.task_client import AsyncTaskClient, TaskClient
 if TYPE_CHECKING:
     from orchestrator.device_server import DeviceServer
     from orchestrator.http_client import AsyncHTTPOrchestratorClient, HTTPOrchestratorClient
+    from orchestrator.ot2_robot_client import AsyncOT2RobotClient
     from orchestrator.http_tasks import TaskRegistry, task
 
 __all__ = [
     "AsyncHTTPOrchestratorClient",
     "AsyncMQTTOrchestratorClient",
+    "AsyncOT2RobotClient",
     "AsyncTaskClient",
     "AuthenticationFailed",
     "BrokerUnavailable",
@@ -48,6 +51,7 @@ __all__ = [
     "MQTTOrchestratorClient",
     "ProtocolError",
     "Result",
+    "RobotApiError",
     "TaskClient",
     "TaskError",
     "TaskRefused",
@@ -59,6 +63,7 @@ __all__ = [
 
 _LAZY_EXPORTS = {
     "AsyncHTTPOrchestratorClient": "orchestrator.http_client",
+    "AsyncOT2RobotClient": "orchestrator.ot2_robot_client",
     "HTTPOrchestratorClient": "orchestrator.http_client",
     "DeviceServer": "orchestrator.device_server",
     "TaskRegistry": "orchestrator.http_tasks",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from scenarios.chaos import Chaos, DuplicateDelivery, LinkRecovery
 from scenarios.hybrid_experiment import run_hybrid_experiment
 from scenarios.hybrid_property import HybridProperty
+from scenarios.robot_api_experiment import run_robot_api_experiment
 from scenarios.runner import Budget, ScenarioSpec
 from scenarios.sensor_experiment import run_sensor_experiment
 from scenarios.sensor_property import SensorProperty
@@ -31,6 +32,8 @@ class Scenario:
     run: Callable[[TwinLab, Report], Awaitable[None]]
     needs_ot2: bool = False
     """Whether the lab must include the OT-2 twin."""
+    needs_ot2_robot_api: bool = False
+    """Whether the lab must include the OT-2 robot API twin."""
 
 
 async def _sensor(lab: TwinLab, report: Report) -> None:
@@ -54,6 +57,15 @@ async def _hybrid(lab: TwinLab, report: Report) -> None:
     report(f"  twin run log: {len(entries)} task call(s), {commands} robot commands")
 
 
+async def _robot_api(lab: TwinLab, report: Report) -> None:
+    from orchestrator.ot2_robot_client import AsyncOT2RobotClient
+
+    twin = lab.ot2_robot_api_twin()
+    assert twin.url is not None
+    async with AsyncOT2RobotClient(twin.url) as robot:
+        await run_robot_api_experiment(robot, twin.control, report)
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
@@ -61,6 +73,9 @@ SCENARIOS: dict[str, Scenario] = {
                            "servo to 90 degrees, device status.", _sensor),
         Scenario("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
                            "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
+        Scenario("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
+                              "door opening mid-run and a 503, on the robot API twin.", _robot_api,
+                 needs_ot2_robot_api=True),
     ]
 }
 DEFAULT_SCENARIO = "sensor"

@@ -92,10 +92,11 @@ async def _run(args: argparse.Namespace) -> None:
     print(f"labtwin {__version__}: starting twin lab (broker: {broker_label}, seed {args.seed})", flush=True)
     lab = TwinLab(broker=broker, seed=args.seed, work_dir=args.work_dir,
                   on_output=show_output if args.verbose else None, on_hazard=_print_hazard,
-                  ot2=scenario.needs_ot2)
+                  ot2=scenario.needs_ot2, ot2_robot_api=scenario.needs_ot2_robot_api)
     async with lab:
         assert lab.broker_address is not None
         ot2 = f", OT-2 twin {lab.ot2_url}" if lab.ot2_url else ""
+        ot2 += f", OT-2 robot API twin {lab.ot2_robot_api_url}" if lab.ot2_robot_api_url else ""
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
         await scenario.run(lab, lambda line: print(line, flush=True))
