@@ -41,6 +41,8 @@ async def _sensor(lab: TwinLab, report: Report) -> None:
         result = await run_sensor_experiment(lab.client(device_id), report=report)
         for line in result.summary_lines():
             report(line)
+        if "hardware" not in lab.capabilities:
+            continue  # a bench: its hardware cannot be looked into
         model = lab.board(device_id).model
         report(f"  twin hardware: LED {'on' if model.led else 'off'}, "
                f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees, "
@@ -51,6 +53,8 @@ async def _hybrid(lab: TwinLab, report: Report) -> None:
     result = await run_hybrid_experiment(lab.ot2_client(), lab.client(lab.device_ids[0]), report=report)
     for line in result.summary_lines():
         report(line)
+    if "hardware" not in lab.capabilities:
+        return  # a bench OT-2 keeps no twin run log
     twin = lab.ot2_twin()
     entries = twin.run_log()
     commands = sum(len(entry["commands"]) for entry in entries)

@@ -43,7 +43,6 @@ FAULTED_TIMEOUT_S = 0.5  # requests to a faulted device: short, so outages do no
 class Chaos(LabScenario):
     """Chaos on three Pico W twins: random tasks interleaved with random faults, invariants throughout."""
 
-    devices: list[str] = DEVICES
     fault_kinds: list[str] = DEVICE_FAULTS
     broker_outages = True
     lab_options = {"devices": DEVICES, "network_twin": True, "timeout": 5.0}

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import BrokerAddress, parse_broker_url
-from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS
+from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS, Scenario
+from scenarios.lab_config import load_lab_config
 from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
+from scenarios.serve_lab import add_arguments as add_serve_lab_arguments
 from twin.ot2_robot_api.options import add_arguments as add_ot2_arguments
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(credentials from $LABTWIN_BROKER_USERNAME / $LABTWIN_BROKER_PASSWORD)")
     run.add_argument("--seed", type=int, default=0,
                      help="seed for simulated sensors and for property scenarios; replays a failure (default: 0)")
+    run.add_argument("--lab", type=Path, metavar="LAB.toml",
+                     help="run against the bench this lab file describes (hardware in the loop) instead of a "
+                          "twin lab; twin-only rules are skipped and listed (docs/lab-config.md)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
     budget = run.add_argument_group("property scenarios")
@@ -61,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "OT-2 over HTTP (curl, the Opentrons HTTP API clients, PyLabRobot) work "
                                        "against it unchanged.")
     add_ot2_arguments(ot2)
+    add_serve_lab_arguments(twins.add_parser(
+        "lab", help="a twin lab kept up for other processes (a bench lab file reaches it)",
+        description="Start a twin lab and keep it up until Ctrl-C: prints (and writes) the lab file that "
+                    "reaches it, and each board's serial console URL."))
+
     return parser
 
 
@@ -82,6 +92,9 @@ async def _run(args: argparse.Namespace) -> None:
     from scenarios.twin_lab import TwinLab  # keeps `labtwin list` and `--help` fast
 
     scenario = SCENARIOS[args.scenario]
+    if args.lab is not None:
+        await _run_on_bench(scenario, args)
+        return
     broker = _broker_choice(args.broker)
 
     def show_output(device_id: str, line: str) -> None:
@@ -103,6 +116,22 @@ async def _run(args: argparse.Namespace) -> None:
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
 
 
+async def _run_on_bench(scenario: Scenario, args: argparse.Namespace) -> None:
+    from scenarios.bench_lab import BenchLab
+
+    if scenario.needs_ot2_robot_api:
+        raise ConfigError(f"scenario {scenario.name!r} injects robot faults, which only a twin lab can do; "
+                          "run it without --lab")
+    config = load_lab_config(args.lab)
+    started = time.perf_counter()
+    print(f"labtwin {__version__}: connecting to bench {args.lab} (broker {config.broker_url})", flush=True)
+    async with BenchLab(config) as lab:
+        print(f"bench connected in {time.perf_counter() - started:.2f} s: devices {', '.join(lab.device_ids)}",
+              flush=True)
+        await scenario.run(lab, lambda line: print(line, flush=True))  # type: ignore[arg-type]
+    print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
+
+
 def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
     from scenarios.reports import write_reports
     from scenarios.twin_lab import twin_lab_factory
@@ -113,9 +142,17 @@ def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
     if budget.max_time is not None and budget.max_time <= 0:
         raise ConfigError(f"--max-time must be positive, got {budget.max_time:g}")
     options: dict[str, object] = {"broker": _broker_choice(args.broker), "seed": args.seed}
-    print(f"labtwin {__version__}: scenario {spec.name!r}, seed {args.seed}, up to {budget.examples} examples "
-          f"x {budget.steps} steps" + (f", max {budget.max_time:g} s" if budget.max_time else ""), flush=True)
-    run = run_scenario(spec, lab_factory=twin_lab_factory(**options), seed_value=args.seed, budget=budget,
+    where = f"bench {args.lab}" if args.lab is not None else "a twin lab"
+    print(f"labtwin {__version__}: scenario {spec.name!r} on {where}, seed {args.seed}, up to {budget.examples} "
+          f"examples x {budget.steps} steps" + (f", max {budget.max_time:g} s" if budget.max_time else ""),
+          flush=True)
+    if args.lab is not None:
+        from scenarios.bench_lab import bench_lab_factory
+
+        factory = bench_lab_factory(load_lab_config(args.lab))
+    else:
+        factory = twin_lab_factory(**options)
+    run = run_scenario(spec, lab_factory=factory, seed_value=args.seed, budget=budget,
                        state_dir=args.state_dir, progress=lambda line: print(line, flush=True))
     reports = write_reports(run, args.report_dir)
     rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"
@@ -147,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in PROPERTY_SCENARIOS.values():
             print(f"{spec.name:16} property    {spec.description}")
         return 0
+    if args.command == "serve" and args.twin == "lab":
+        from scenarios.serve_lab import serve_lab
+
+        return serve_lab(args)
     if args.command == "serve":
         from twin.ot2_robot_api.__main__ import serve  # FastAPI, uvicorn and opentrons only when serving
 

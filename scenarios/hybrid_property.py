@@ -58,7 +58,7 @@ class HybridProperty(LabScenario):
             assert outcome.kind == "task_error" and (outcome.code in REFUSALS or outcome.code == "bad_parameters"), (
                 outcome)
             assert after == before, f"refused mix ({outcome.code}) changed the deck"
-        reading = self.call(PICO, "read_sensor", {"sensor_pin": 26})
+        reading = self.call(self.device, "read_sensor", {"sensor_pin": 26})
         assert reading.kind == "ok" and 0 <= reading.value["voltage"] <= 3.3, reading
 
     @rule(plate=st.booleans(), tips=st.booleans())

@@ -99,7 +99,14 @@ class LabScenario(RuleBasedStateMachine):
         self.record = ExampleRecord(index=len(self.context.examples))
         self.context.examples.append(self.record)
         self.lab = self.context.loop.run(self.context.open_lab(dict(self.lab_options)))
+        # The lab decides which devices exist: a twin lab those of lab_options, a bench its own.
+        self.devices: list[str] = list(self.lab.device_ids)
         self.clock_origin = self._now()
+
+    @property
+    def device(self) -> str:
+        """The lab's first device (for single-board scenarios)."""
+        return self.devices[0]
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -42,11 +42,11 @@ class SensorProperty(LabScenario):
 
     @property
     def model(self):  # type: ignore[no-untyped-def]
-        return self.lab.board(DEVICE).model
+        return self.lab.board(self.device).model
 
     @rule(pin=st.sampled_from(sorted(set(range(0, 30)))))
     def read_sensor(self, pin: int) -> None:
-        outcome = self.call(DEVICE, "read_sensor", {"sensor_pin": pin})
+        outcome = self.call(self.device, "read_sensor", {"sensor_pin": pin})
         channel = adc_channel(pin)
         if channel is None:
             assert outcome.kind == "task_error" and outcome.code == "task_failed", outcome
@@ -63,25 +63,25 @@ class SensorProperty(LabScenario):
 
     @rule(state=st.booleans())
     def switch_onboard_led(self, state: bool) -> None:
-        outcome = self.call(DEVICE, "control_led", {"pin": "LED", "state": state})
+        outcome = self.call(self.device, "control_led", {"pin": "LED", "state": state})
         assert outcome.kind == "ok", outcome
         self.led_on = state
 
     @rule(pin=st.sampled_from(HEADER_OUTPUTS), state=st.booleans())
     def switch_gpio(self, pin: int, state: bool) -> None:
-        outcome = self.call(DEVICE, "control_led", {"pin": pin, "state": state})
+        outcome = self.call(self.device, "control_led", {"pin": pin, "state": state})
         assert outcome.kind == "ok", outcome
         self.pin_levels[pin] = int(state)
 
     @rule(angle=st.integers(min_value=0, max_value=180))
     def move_servo(self, angle: int) -> None:
-        outcome = self.call(DEVICE, "move_servo", {"pin": SERVO_PIN, "angle": angle})
+        outcome = self.call(self.device, "move_servo", {"pin": SERVO_PIN, "angle": angle})
         assert outcome.kind == "ok", outcome
         self.servo_angle = angle
 
     @rule(angle=st.one_of(st.integers(max_value=-1), st.integers(min_value=181)))
     def move_servo_out_of_range(self, angle: int) -> None:
-        outcome = self.call(DEVICE, "move_servo", {"pin": SERVO_PIN, "angle": angle})
+        outcome = self.call(self.device, "move_servo", {"pin": SERVO_PIN, "angle": angle})
         assert outcome.kind == "task_error" and outcome.code == "bad_parameters", outcome
 
     @needs("hardware")

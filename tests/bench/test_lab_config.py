@@ -1,0 +1,95 @@
+"""Lab files: a bench described in TOML, secrets only by environment variable name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labtwin.errors import ConfigError
+from scenarios.lab_config import load_lab_config, parse_lab_config
+
+BENCH = """
+[broker]
+url = "mqtt://192.168.1.10:1884"
+username_env = "BENCH_USER"
+password_env = "BENCH_PASS"
+
+[[boards]]
+id = "pico-w-lab-001"
+kind = "pico_w"
+serial_port = "/dev/ttyACM0"
+
+[[boards]]
+id = "esp32-lab-002"
+kind = "esp32"
+
+[ot2]
+task_server_url = "http://ot2.lab:8000"
+task_server_token_env = "OT2_TOKEN"
+robot_api_url = "http://ot2.lab:31950"
+
+[wifi]
+ssid_env = "LAB_SSID"
+password_env = "LAB_WIFI_PASS"
+"""
+
+
+def test_a_full_bench_file_parses_and_resolves_secrets_from_the_environment():
+    env = {"BENCH_USER": "lab", "BENCH_PASS": "s3cret", "OT2_TOKEN": "tok", "LAB_SSID": "labnet",
+           "LAB_WIFI_PASS": "wifipw"}
+    config = parse_lab_config(BENCH, source="bench.toml", environ=env)
+    assert config.device_ids == ["pico-w-lab-001", "esp32-lab-002"]
+    assert config.board("pico-w-lab-001").serial_port == "/dev/ttyACM0"
+    assert config.board("esp32-lab-002").kind == "esp32"
+    address = config.broker_address()
+    assert (address.host, address.port, address.username, address.password) == ("192.168.1.10", 1884, "lab", "s3cret")
+    assert config.ot2 is not None and config.ot2.robot_api_url == "http://ot2.lab:31950"
+    assert config.ot2_token() == "tok"
+    assert config.wifi_credentials() == ("labnet", "wifipw")
+    assert "s3cret" not in repr(config)
+
+
+def test_missing_environment_secrets_are_clear_errors():
+    config = parse_lab_config(BENCH, source="bench.toml", environ={})
+    assert config.broker_address().username is None
+    with pytest.raises(ConfigError, match=r"\$OT2_TOKEN, which is not set"):
+        config.ot2_token()
+    with pytest.raises(ConfigError, match=r"\$LAB_SSID"):
+        config.wifi_credentials()
+    with pytest.raises(ConfigError, match="no board 'nope'"):
+        config.board("nope")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[broker]\nurl = "mqtt://h:1883"\npassword = "hunter2"\n[[boards]]\nid = "a"\n',
+     "secrets do not belong in a lab file"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n[ot2]\ntoken = "x"\nrobot_api_url = "http://h:1"\n',
+     "secrets do not belong"),
+    ('[broker]\nurl = "mqtt://user:pw@h:1883"\n[[boards]]\nid = "a"\n', "not in the URL"),
+    ('[broker]\nurl = "http://h:1883"\n[[boards]]\nid = "a"\n', "must start with mqtt://"),
+    ('[broker]\nurl = "mqtt://h:1883"\n', "at least one [[boards]]"),
+    ('[[boards]]\nid = "a"\n', "missing [broker]"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\nkind = "arduino"\n', "is not one of pico_w, esp32"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n[[boards]]\nid = "a"\n', "more than once"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a b"\n', "letters, digits"),
+    ('[broker]\nurl = "mqtt://h:1883"\nusername_env = "not a name"\n[[boards]]\nid = "a"\n', "environment variable"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\ncolour = "red"\n', "unknown key 'boards[0].colour'"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n[ot2]\nrobot_api_url = "ot2:31950"\n', "http://HOST:PORT"),
+    ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n[ot2]\n', "ot2"),
+    ('topic_prefix = "lab/#"\n[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n', "topic_prefix"),
+    ("[broker\n", "not valid TOML"),
+])
+def test_invalid_lab_files_name_the_problem(text: str, fragment: str):
+    with pytest.raises(ConfigError) as error:
+        parse_lab_config(text, source="bench.toml", environ={})
+    assert fragment in str(error.value)
+
+
+def test_unreadable_lab_files_are_clear_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read lab file"):
+        load_lab_config(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_lab_config(binary)
