@@ -114,6 +114,7 @@ async def _run(args: argparse.Namespace) -> None:
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
         await scenario.run(lab, lambda line: print(line, flush=True))
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
+    _record_validation(lab.firmware_dir, scenario.name, args)
 
 
 async def _run_on_bench(scenario: Scenario, args: argparse.Namespace) -> None:
@@ -130,6 +131,14 @@ async def _run_on_bench(scenario: Scenario, args: argparse.Namespace) -> None:
               flush=True)
         await scenario.run(lab, lambda line: print(line, flush=True))  # type: ignore[arg-type]
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
+
+
+def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespace) -> None:
+    """Note that ``scenario`` passed on a twin lab with this exact firmware (the flash gate reads it)."""
+    from scenarios.validation import record_pass
+
+    digest = record_pass(args.state_dir, firmware_dir, scenario, args.seed, str(args.broker))
+    print(f"firmware {digest[:12]} validated by {scenario!r} (record in {args.state_dir / 'validated'})")
 
 
 def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
@@ -159,6 +168,8 @@ def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
     if run.passed:
         print(f"scenario {spec.name!r} passed: {run.examples_run} examples, {run.steps_run} steps in "
               f"{run.duration_s:.1f} s ({rate})")
+        if factory.firmware_dir is not None:
+            _record_validation(factory.firmware_dir, spec.name, args)
     else:
         print(f"scenario {spec.name!r} FAILED after {run.examples_run} examples: {run.failure}")
         for line in run.minimal_example:

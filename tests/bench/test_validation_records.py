@@ -1,0 +1,32 @@
+"""Validation records: `labtwin run` notes which firmware passed which scenario; the flash gate reads them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labtwin.errors import ConfigError
+from scenarios.cli import main
+from scenarios.twin_lab import FIRMWARE_DIR
+from scenarios.validation import passing_records, record_pass, require_validated
+
+
+def test_the_gate_refuses_unvalidated_firmware_and_names_its_hash(tmp_path: Path):
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
+    with pytest.raises(ConfigError, match=r"firmware [0-9a-f]{12} .*`labtwin run`"):
+        require_validated(tmp_path / "state", firmware)
+    digest = record_pass(tmp_path / "state", firmware, "sensor", 0, "amqtt")
+    assert require_validated(tmp_path / "state", firmware)[0] == digest
+    (firmware / "main.py").write_text((firmware / "main.py").read_text() + "\n# edited\n")
+    with pytest.raises(ConfigError):  # one changed byte is different firmware
+        require_validated(tmp_path / "state", firmware)
+
+
+def test_a_passing_run_records_its_firmware(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["run", "sensor", "--state-dir", str(tmp_path)]) == 0
+    assert "validated by 'sensor'" in capsys.readouterr().out
+    digest, records = require_validated(tmp_path, FIRMWARE_DIR)
+    assert [r["scenario"] for r in records] == ["sensor"] and passing_records(tmp_path, digest) == records
