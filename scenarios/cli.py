@@ -14,6 +14,7 @@ from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import BrokerAddress, parse_broker_url
 from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS, Scenario
+from scenarios.firmware_check import add_check_parser, run_check
 from scenarios.lab_config import load_lab_config
 from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
 from scenarios.serve_lab import add_arguments as add_serve_lab_arguments
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a twin lab and keep it up until Ctrl-C: prints (and writes) the lab file that "
                     "reaches it, and each board's serial console URL."))
 
+    add_check_parser(commands)  # `labtwin check firmware` (scenarios/firmware_check.py)
     return parser
 
 
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "check":
+            return run_check(args)
         if args.scenario in PROPERTY_SCENARIOS:
             return 0 if _run_property(PROPERTY_SCENARIOS[args.scenario], args) else 1
         if args.scenario not in SCENARIOS:

@@ -8,6 +8,11 @@ bench.
 
 Pin identities follow the rp2 port: an ``int`` is a CPU GPIO number, a ``str``
 names an external pin driven through the wireless chip (``"EXT_GPIO0"``).
+
+Profiles: :data:`PICO_W` (rp2 port, ``RPI_PICO_W``) and :data:`ESP32` (esp32
+port, ``ESP32_GENERIC`` on an ESP32-WROOM-32 board). The board model's
+behaviour (error texts, PWM arithmetic, WiFi) is the rp2 port's; an ESP32
+profile gets the ESP32's pins, ADC map and heap, not an esp32-port model.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
-__all__ = ["BOARD_PROFILES", "PICO_W", "BoardProfile", "PinId"]
+__all__ = ["BOARD_PROFILES", "ESP32", "ESP32_HEAP_BYTES", "PICO_W", "PICO_W_HEAP_BYTES", "BoardProfile",
+           "PinId"]
 
 PinId = int | str
 """A resolved pin: CPU GPIO number, or external (wireless-chip) pin name."""
@@ -43,11 +49,14 @@ class BoardProfile:
         header_gpios: GPIOs broken out to the board's header.
         adc_gpio_channels: ADC-capable GPIO -> ADC channel.
         internal_adc_channels: channel -> what it measures (not a header pin).
-        temp_channel: ADC channel of the die temperature sensor.
+        temp_channel: ADC channel of the die temperature sensor; ``-1`` when the ADC has
+            none, and then an ``int`` given to ``ADC()`` is always a GPIO number (esp32 port).
         board_pins: board-level pin names (the board's ``pins.csv``) -> pin.
         cpu_pin_names: CPU-level pin names -> pin (also accepted by ``Pin(str)``).
         ext_pins: external pins (driven through the wireless chip) in order.
-        wireless_pins: GPIOs wired to the wireless chip -> their signal name.
+        wireless_pins: GPIOs the board's own hardware owns -> their signal name; firmware
+            driving one is recorded as a hazard (Pico W: the wireless chip; ESP32-WROOM-32:
+            the module's SPI flash).
         wireless_hazard: why firmware must not drive ``wireless_pins``.
         has_wifi: whether ``network.WLAN`` works on this board.
         cpu_freq_hz: default ``machine.freq()``.
@@ -57,6 +66,7 @@ class BoardProfile:
         pwm_slices: number of PWM slices (two channels each).
         hostname_default: ``network.hostname()`` after boot.
         mac_oui: first three bytes of the WiFi MAC address.
+        led_pin: what firmware passes to ``Pin()`` for the onboard LED, or None without one.
     """
 
     name: str
@@ -80,6 +90,7 @@ class BoardProfile:
     pwm_slices: int = 8
     hostname_default: str = "mpy-rp2"
     mac_oui: bytes = field(default=b"\x28\xcd\xc1")
+    led_pin: int | str | None = None
 
     @property
     def adc_channel_count(self) -> int:
@@ -118,6 +129,7 @@ def _pico_w() -> BoardProfile:
         ),
         has_wifi=True,
         hostname_default="PicoW",
+        led_pin="LED",
     )
 
 
@@ -143,5 +155,80 @@ GP24 WL_D, GP25 WL_CS and GP29 WL_CLK belong to the wireless chip; the
 onboard LED is the chip's WL_GPIO0 (``Pin("LED")``).
 """
 
-BOARD_PROFILES: dict[str, BoardProfile] = {PICO_W.name: PICO_W}
+
+
+def _esp32() -> BoardProfile:
+    # GPIOs the esp32 port enables for CONFIG_IDF_TARGET_ESP32 without SPIRAM (machine_pin.h):
+    # 0-23, 25-27, 32-39. GPIO20 is in the port's table although a WROOM-32 has no such pad.
+    flash = {6: "SPI_CLK", 7: "SPI_Q (SD0)", 8: "SPI_D (SD1)", 9: "SPI_HD (SD2)", 10: "SPI_WP (SD3)",
+             11: "SPI_CS0 (CMD)"}
+    # ESP32-DevKitC (ESP32-WROOM-32) header: every module pin except GND/3V3/EN.
+    header = frozenset([*range(20), 21, 22, 23, 25, 26, 27, 32, 33, 34, 35, 36, 39])
+    # ADC1 channel n -> model channel n; ADC2 channel n -> model channel 8 + n (machine_adc.c, ESP32).
+    adc1 = {36: 0, 37: 1, 38: 2, 39: 3, 32: 4, 33: 5, 34: 6, 35: 7}
+    adc2 = {4: 0, 0: 1, 2: 2, 15: 3, 13: 4, 12: 5, 14: 6, 27: 7, 25: 8, 26: 9}
+    adc = {**adc1, **{gpio: 8 + ch for gpio, ch in adc2.items()}}
+    return BoardProfile(
+        name="esp32",
+        machine="Generic ESP32 module with ESP32",
+        heap_bytes=ESP32_HEAP_BYTES,
+        cpu_gpio_count=40,
+        header_gpios=header,
+        adc_gpio_channels=_frozen(adc),
+        internal_adc_channels=_frozen({}),
+        temp_channel=-1,
+        board_pins=_frozen({}),
+        cpu_pin_names=_frozen({}),
+        ext_pins=(),
+        wireless_pins=_frozen(flash),
+        wireless_hazard=(
+            "this GPIO is wired to the ESP32-WROOM-32's SPI flash; driving it crashes the board "
+            "(firmware runs from that flash)"
+        ),
+        has_wifi=True,
+        cpu_freq_hz=160_000_000,
+        adc_vref=1.1,
+        vsys_channel=None,
+        pwm_slices=8,
+        hostname_default="mpy-esp32",
+        mac_oui=b"\x24\x0a\xc4",
+        led_pin=2,
+    )
+
+
+ESP32_HEAP_BYTES = 114_688
+"""MicroPython GC heap of an ESP32 without PSRAM, in bytes (the whole GC area, like ``-X heapsize``).
+
+NOT a bench reading. Since MicroPython 1.22 the esp32 port starts with one
+56 KiB heap area (``MICROPY_GC_INITIAL_HEAP_SIZE`` for ``CONFIG_IDF_TARGET_ESP32``
+in ``ports/esp32/mpconfigport.h``, "chosen so they can grow the heap once (double
+it) and still have enough internal RAM to start WiFi and make a HTTPS request")
+and adds areas from the ESP-IDF heap on demand. Two areas are 2 x 57,344 =
+114,688 bytes; micropython/micropython PR #13219 (Damien George, 2023-12-18)
+gives the resulting GC total as 111,936 bytes "with about 40k left for the
+IDF", which matches the fixed 108,032-byte heap of the last release before the
+split heap (PR #13035). A third area is only added when ESP-IDF has a large
+enough free block left, which WiFi and sockets make unlikely, so firmware
+should not count on it. Replace with a bench reading (``micropython.mem_info()``
+after boot and after a WiFi join) when one is taken.
+"""
+
+ESP32 = _esp32()
+"""A generic ESP32-WROOM-32 board (e.g. Espressif's ESP32-DevKitC), esp32 port ``ESP32_GENERIC``.
+
+Pins from the port's ``machine_pin.h`` (GPIO0-23, 25-27, 32-39 exist; 34-39
+are input-only on the chip, which this model does not enforce); GPIO6-11 carry
+the module's SPI flash (driving them is a hazard). ADC from the port's
+``machine_adc.c``: ADC1 channels 0-7 on GPIO36, 37, 38, 39, 32, 33, 34, 35 and
+ADC2 channels 0-9 on GPIO4, 0, 2, 15, 13, 12, 14, 27, 25, 26 (model channels
+8-17); ``ADC(n)`` takes a GPIO number, never a channel; no internal channels.
+12-bit readings scaled to ``read_u16`` like the rp2 port; full scale about
+1.1 V at the port's default 0 dB attenuation. ESP32_GENERIC defines no named
+pins: ``Pin("LED")`` raises ``ValueError`` on the board. The onboard LED is
+GPIO2 on the common "ESP32 DevKit V1" boards; Espressif's DevKitC has none.
+CPU clock 160 MHz (the ESP-IDF default the port keeps); hostname ``mpy-esp32``
+(``MICROPY_PY_NETWORK_HOSTNAME_DEFAULT``); MAC OUI 24:0A:C4 (Espressif).
+"""
+
+BOARD_PROFILES: dict[str, BoardProfile] = {PICO_W.name: PICO_W, ESP32.name: ESP32}
 """Every known board profile by name."""
