@@ -7,6 +7,10 @@ directory, starts the board's :class:`~twin.hwbus.HardwareBus`, and runs
 by line. ``machine.reset()`` reboots the board (same flash, new process); any
 other exit nobody asked for is a crash, surfaced as
 :class:`~labtwin.errors.BoardCrashed`.
+
+With ``console=True`` the board also has a serial console
+(:class:`~twin.board_console.BoardConsole`, ``board.console.url``) that
+``mpremote`` can flash it through; see ``docs/board-console.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from labtwin.errors import BoardCrashed, ConfigError
 from twin.board_model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
@@ -31,7 +35,10 @@ from twin.hwbus import HardwareBus
 from twin.process_output import STREAM_LIMIT, console_lines
 from twin.profiles import BoardProfile
 
-__all__ = ["RESET_EXIT_CODE", "SHIM_DIR", "SimulatedBoard", "vm_command"]
+if TYPE_CHECKING:
+    from twin.board_console import BoardConsole
+
+__all__ = ["BOARD_PROFILE_ENV", "RESET_EXIT_CODE", "SHIM_DIR", "SimulatedBoard", "vm_argv", "vm_command"]
 
 log = logging.getLogger("labtwin.twin.board")
 
@@ -42,17 +49,29 @@ Any exit with this code, or after the firmware sent the bus's ``reset`` op, is
 a reboot: the board restarts automatically.
 """
 
+BOARD_PROFILE_ENV = "LABTWIN_BOARD_PROFILE"
+"""Environment variable set in every VM of a board: the name of the profile it simulates."""
+
 SHIM_DIR = Path(__file__).resolve().parent / "shims"
 """MicroPython ``machine``/``network`` shims put on ``MICROPYPATH`` before ``.frozen``."""
 
 # `python -m micropython_unix` drops run_main's return value (the VM's exit code),
 # so a one-line launcher passes it on: crashes exit 1, machine.reset() exits 75.
-_LAUNCHER = "import sys, micropython_unix; sys.exit(micropython_unix.run_main(sys.argv))"
+# SIGINT is ignored until the VM installs its own handler (while it runs a script or
+# REPL input), so a SIGINT is caught by the process exactly while MicroPython code runs
+# (the board console reads that from /proc to deliver Ctrl-C as KeyboardInterrupt).
+_LAUNCHER = ("import signal, sys, micropython_unix; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+             "sys.exit(micropython_unix.run_main(sys.argv))")
+
+
+def vm_argv(heap_bytes: int, *args: str) -> list[str]:
+    """argv that runs the MicroPython unix VM with ``args`` and exits with the VM's exit code."""
+    return [sys.executable, "-c", _LAUNCHER, "-X", f"heapsize={heap_bytes}", *args]
 
 
 def vm_command(script: str, heap_bytes: int) -> list[str]:
     """argv that runs ``script`` in the MicroPython unix VM and exits with the VM's exit code."""
-    return [sys.executable, "-c", _LAUNCHER, "-X", f"heapsize={heap_bytes}", script]
+    return vm_argv(heap_bytes, script)
 
 
 class SimulatedBoard:
@@ -73,6 +92,7 @@ class SimulatedBoard:
         log_lines_max: lines kept in :attr:`log_lines`.
         stop_grace: seconds between SIGTERM and SIGKILL in :meth:`stop`.
         reset_grace: seconds a VM may linger after ``machine.reset()`` before it is killed.
+        console: give the board a serial console (:attr:`console`) that ``mpremote`` can use.
     """
 
     def __init__(self, *, device_id: str, profile: BoardProfile, firmware_dir: Path,
@@ -80,7 +100,8 @@ class SimulatedBoard:
                  on_output: Callable[[str], None] | None = None,
                  on_hazard: Callable[[Hazard], None] | None = None,
                  wifi_ssid: str = "labtwin", wifi_password: str = "labtwin-wifi",
-                 log_lines_max: int = 1000, stop_grace: float = 2.0, reset_grace: float = 1.0) -> None:
+                 log_lines_max: int = 1000, stop_grace: float = 2.0, reset_grace: float = 1.0,
+                 console: bool = False) -> None:
         self.device_id = device_id
         self.profile = profile
         self.firmware_dir = Path(firmware_dir)
@@ -107,6 +128,17 @@ class SimulatedBoard:
         self._log_file: IO[str] | None = None
         self._listeners: set[asyncio.Queue[str | None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
+        # The serial console, if any: it attaches itself here. `_console_vm` says the
+        # current process is the console's REPL VM rather than main.py; `_takeover` that
+        # the console interrupted main.py (Ctrl-C) and wants its REPL when it has exited.
+        self.console: BoardConsole | None = None
+        self._console_vm = False
+        self._takeover = False
+        if console:
+            # Imported here: twin.board_console imports this module.
+            from twin.board_console import BoardConsole
+
+            BoardConsole(self)
 
     # ----------------------------------------------------------------- state
     @property
@@ -141,6 +173,8 @@ class SimulatedBoard:
         self.returncode = None
         self.exited.clear()
         self._expect_exit = False
+        if self.console is not None:
+            await self.console.start()
         await self._spawn(PWRON_RESET)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"board {self.device_id}")
 
@@ -149,6 +183,8 @@ class SimulatedBoard:
         try:
             await self._end(kill=False)
         finally:
+            if self.console is not None:
+                await self.console.stop()
             await self.bus.stop()
             if self._log_file is not None:
                 self._log_file.close()
@@ -232,17 +268,57 @@ class SimulatedBoard:
 
     async def _spawn(self, cause: int) -> None:
         self._cancel_reset_timer()
+        self._console_vm = self._takeover = False
         self.model.power_on(cause=cause)
-        env = dict(os.environ)
-        env.update(self.bus.env)
-        # Like the board's sys.path ['', '.frozen', '/lib'], with the shims ahead of .frozen.
-        env["MICROPYPATH"] = f"{self.flash_dir}:{SHIM_DIR}:.frozen:{self.flash_dir / 'lib'}"
         self._proc = await asyncio.create_subprocess_exec(
             *vm_command("main.py", self.profile.heap_bytes),
-            cwd=self.flash_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
+            cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, limit=STREAM_LIMIT)
         self._note(f"boot {self.model.boot_count} (pid {self._proc.pid}, reset cause {cause})")
+
+    def _vm_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.bus.env)
+        # What the twin simulates, for code that must tell it from a board (its sys.platform
+        # is the unix port's): `labtwin flash` probes it over the console.
+        env[BOARD_PROFILE_ENV] = self.profile.name
+        # Like the board's sys.path ['', '.frozen', '/lib'], with the shims ahead of .frozen.
+        env["MICROPYPATH"] = f"{self.flash_dir}:{SHIM_DIR}:.frozen:{self.flash_dir / 'lib'}"
+        # The unix port says sys.platform == "linux": this says which board the VM simulates
+        # (labtwin flash checks it where a real board's sys.platform would say rp2 or esp32).
+        env["LABTWIN_BOARD_PROFILE"] = self.profile.name
+        return env
+
+    async def _spawn_console_vm(self, argv: list[str], cause: int | None) -> asyncio.subprocess.Process:
+        # Console hook: run the console's REPL VM as the board's process instead of main.py.
+        # A soft reboot (`cause` given) resets the peripherals like any boot; a takeover
+        # (Ctrl-C into main.py, `cause` None) leaves them as main.py left them.
+        self._cancel_reset_timer()
+        self._console_vm, self._takeover = True, False
+        if cause is not None:
+            self.model.power_on(cause=cause)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self._proc = proc
+        self._note(f"console REPL (pid {proc.pid}, {'soft reboot' if cause is not None else 'takeover'})")
+        return proc
+
+    async def _console_revive(self, argv: list[str]) -> bool:
+        # Console hook: a board whose main.py crashed or returned sits in its REPL on real
+        # hardware; give the console that REPL. False if the board is stopped or running.
+        if self._crash is None or self._log_file is None or (
+                self._supervisor is not None and not self._supervisor.done()):
+            return False
+        self._note("console: REPL after the crash")
+        self._crash = None
+        self.returncode = None
+        self.exited.clear()
+        self._expect_exit = False
+        await self._spawn_console_vm(argv, self.model.reset_cause)
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"board {self.device_id}")
+        return True
 
     async def _supervise(self) -> None:
         # Runs for the whole powered life: pumps output, reaps, reboots on machine.reset().
@@ -250,10 +326,21 @@ class SimulatedBoard:
             while True:
                 proc = self._proc
                 assert proc is not None and proc.stdout is not None
-                await self._pump(proc.stdout)
+                if self._console_vm and self.console is not None:
+                    await self.console._bridge(proc)
+                else:
+                    await self._pump(proc.stdout)
                 rc = await proc.wait()
                 self.returncode = rc
                 reset = self.model.reset_requested
+                if not self._expect_exit and self.console is not None and (
+                        self._console_vm or self._takeover or rc == RESET_EXIT_CODE or reset is not None):
+                    # The console decides what a reset, takeover or soft reboot boots next.
+                    if reset is not None or rc == RESET_EXIT_CODE:
+                        self.reboots += 1
+                        self._note(f"machine.reset() ({reset or 'exit code'}): rebooting")
+                    await self.console._vm_exited(rc, reset)
+                    continue
                 if not self._expect_exit and (rc == RESET_EXIT_CODE or reset is not None):
                     self.reboots += 1
                     self._note(f"machine.reset() ({reset or 'exit code'}): rebooting")
@@ -270,6 +357,8 @@ class SimulatedBoard:
             self._cancel_reset_timer()
             self.model.power_off()
             self.exited.set()
+            if self.console is not None:
+                self.console._board_stopped()
             for queue in list(self._listeners):
                 queue.put_nowait(None)
 
@@ -280,6 +369,8 @@ class SimulatedBoard:
                 self._log_file.write(line + "\n")
             for queue in list(self._listeners):
                 queue.put_nowait(line)
+            if self.console is not None:
+                self.console._firmware_line(line)
             if self.on_output is not None:
                 try:
                     self.on_output(line)
