@@ -16,7 +16,7 @@ from scenarios.broker_url import BrokerAddress, parse_broker_url
 from scenarios.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS, Scenario
 from scenarios.firmware_check import add_check_parser, run_check
 from scenarios.lab_config import load_lab_config
-from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
+from scenarios.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, firmware_hash, run_scenario
 from scenarios.serve_lab import add_arguments as add_serve_lab_arguments
 from twin.ot2_robot_api.options import add_arguments as add_ot2_arguments
 
@@ -73,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "reaches it, and each board's serial console URL."))
 
     add_check_parser(commands)  # `labtwin check firmware` (scenarios/firmware_check.py)
+
+    flash = commands.add_parser("flash", help="flash validated firmware to a board with mpremote",
+                                description="Copy the firmware and a device config to a board, verify every "
+                                            "file by SHA-256, reset it, and wait until it is online on the "
+                                            "broker. Refuses firmware no scenario has validated (--force).")
+    flash.add_argument("--port", required=True, help="the board's serial port (/dev/ttyACM0) or socket://HOST:PORT")
+    flash.add_argument("--device-id", required=True, help="the device id the board will use")
+    flash.add_argument("--board", choices=("pico_w", "esp32"),
+                       help="board kind (default: the lab file's entry for the device, else pico_w)")
+    flash.add_argument("--lab", type=Path, required=True, metavar="LAB.toml",
+                       help="the bench file: broker, credentials and WiFi (by environment variable)")
+    flash.add_argument("--firmware-dir", type=Path, default=None, help="firmware to flash (default: firmware/)")
+    flash.add_argument("--force", action="store_true", help="flash even if no scenario validated this firmware")
+    flash.add_argument("--timeout", type=float, default=60.0, help="seconds for each step (default: 60)")
+    flash.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help="where validation records are (default: .labtwin)")
     return parser
 
 
@@ -133,6 +149,30 @@ async def _run_on_bench(scenario: Scenario, args: argparse.Namespace) -> None:
               flush=True)
         await scenario.run(lab, lambda line: print(line, flush=True))  # type: ignore[arg-type]
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
+
+
+def _flash(args: argparse.Namespace) -> int:
+    from scenarios.flash import flash_board
+    from scenarios.twin_lab import FIRMWARE_DIR
+    from scenarios.validation import require_validated
+
+    firmware_dir = args.firmware_dir or FIRMWARE_DIR
+    config = load_lab_config(args.lab)
+    kind = args.board or next((b.kind for b in config.boards if b.id == args.device_id), "pico_w")
+    if args.force:
+        digest = firmware_hash(firmware_dir)
+        print(f"labtwin: --force: flashing firmware {digest[:12]} without a validation record", file=sys.stderr)
+    else:
+        digest, records = require_validated(args.state_dir, firmware_dir)
+        print(f"firmware {digest[:12]} validated by {', '.join(sorted({r['scenario'] for r in records}))}")
+    started = time.perf_counter()
+    result = flash_board(port=args.port, device_id=args.device_id, kind=kind, config=config,
+                         firmware_dir=firmware_dir, firmware_hash=digest, timeout=args.timeout,
+                         progress=lambda line: print(line, flush=True))
+    print(f"flashed {result.device_id}: firmware {result.version} ({digest[:12]}), {result.files} files, "
+          f"{result.bytes_copied} bytes; online {result.online_s:.2f} s after reset; get_device_status "
+          f"{result.round_trip_ms:.1f} ms; {time.perf_counter() - started:.1f} s in all")
+    return 0
 
 
 def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespace) -> None:
@@ -206,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"labtwin {__version__}: serving the OT-2 robot API twin (Ctrl-C stops it)", flush=True)
         return serve(args)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "flash":
+            return _flash(args)
         if args.scenario in PROPERTY_SCENARIOS:
             return 0 if _run_property(PROPERTY_SCENARIOS[args.scenario], args) else 1
         if args.scenario not in SCENARIOS:

@@ -17,16 +17,22 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labtwin import __version__
 from labtwin.errors import LabtwinError
 from scenarios.broker_url import PASSWORD_ENV, USERNAME_ENV
 from scenarios.lab_config import load_lab_config
 
+if TYPE_CHECKING:
+    from scenarios.twin_lab import TwinLab
+
 __all__ = ["OT2_TOKEN_ENV", "READY_LINE", "add_arguments", "bench_file_text", "serve_lab"]
 
 READY_LINE = "labtwin serve lab: ready"
 OT2_TOKEN_ENV = "LABTWIN_OT2_TOKEN"
+WIFI_SSID_ENV = "LABTWIN_WIFI_SSID"
+WIFI_PASSWORD_ENV = "LABTWIN_WIFI_PASSWORD"
 DEFAULT_BENCH_OUT = Path(".labtwin") / "bench.toml"
 
 
@@ -52,6 +58,7 @@ def bench_file_text(broker_url: str, boards: list[tuple[str, str, str | None]], 
              "# Secrets are in the .env file next to it (source it before labtwin run --lab).",
              f'topic_prefix = "{topic_prefix}"', "", "[broker]", f'url = "{broker_url}"',
              f'username_env = "{USERNAME_ENV}"', f'password_env = "{PASSWORD_ENV}"']
+    lines += ["", "[wifi]", f'ssid_env = "{WIFI_SSID_ENV}"', f'password_env = "{WIFI_PASSWORD_ENV}"']
     for device_id, kind, console in boards:
         lines += ["", "[[boards]]", f'id = "{device_id}"', f'kind = "{kind}"']
         if console is not None:
@@ -63,6 +70,12 @@ def bench_file_text(broker_url: str, boards: list[tuple[str, str, str | None]], 
         if robot_api_url is not None:
             lines.append(f'robot_api_url = "{robot_api_url}"')
     return "\n".join(lines) + "\n"
+
+
+def _console_url(lab: TwinLab, device_id: str) -> str:
+    console = lab.board(device_id).console
+    assert console is not None  # the lab was built with consoles=True
+    return console.url
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -85,7 +98,7 @@ async def _serve(args: argparse.Namespace) -> None:
         devices, kind = config.device_ids, kinds.pop()
     started = time.perf_counter()
     lab = TwinLab(devices=devices, board=kind, broker=args.broker, seed=args.seed, work_dir=args.work_dir,
-                  ot2=args.ot2, ot2_robot_api=args.ot2_robot_api)
+                  ot2=args.ot2, ot2_robot_api=args.ot2_robot_api, consoles=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -94,12 +107,13 @@ async def _serve(args: argparse.Namespace) -> None:
         async with lab:
             address = lab.broker_address
             assert address is not None
-            consoles = {device_id: lab.board(device_id).console_url for device_id in lab.device_ids} \
-                if hasattr(lab.board(lab.device_ids[0]), "console_url") else {}
+            consoles = {device_id: _console_url(lab, device_id) for device_id in lab.device_ids}
             text = bench_file_text(address.url, [(d, kind, consoles.get(d)) for d in lab.device_ids],
                                    topic_prefix=lab.topic_prefix, ot2_url=lab.ot2_url,
                                    robot_api_url=lab.ot2_robot_api_url)
-            secrets = {USERNAME_ENV: address.username, PASSWORD_ENV: address.password}
+            ssid, wifi_password = lab.wifi_credentials
+            secrets = {USERNAME_ENV: address.username, PASSWORD_ENV: address.password,
+                       WIFI_SSID_ENV: ssid, WIFI_PASSWORD_ENV: wifi_password}
             if lab.ot2_url is not None:
                 secrets[OT2_TOKEN_ENV] = lab.ot2_twin().auth_token
             bench_out: Path = args.bench_out

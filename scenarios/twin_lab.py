@@ -11,7 +11,9 @@ With ``ot2=True`` the lab also runs the OT-2 twin (the OT-2 task app on opentron
 served over HTTP on loopback): ``lab.ot2_client()`` drives it, ``lab.ot2_twin()`` shows its
 run log. The default lab neither starts nor imports it. With ``ot2_robot_api=True`` it also runs
 the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engine) at
-``lab.ot2_robot_api_url``; ``lab.ot2_robot_api_twin().control`` injects its faults.
+``lab.ot2_robot_api_url``; ``lab.ot2_robot_api_twin().control`` injects its faults. With
+``consoles=True`` every board has a serial console (``lab.board(id).console.url``,
+``socket://127.0.0.1:PORT``) that ``mpremote`` and ``labtwin flash`` use as a board's USB port.
 
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
 it stops on exit, in reverse order, even when start-up fails half-way.
@@ -101,6 +103,7 @@ class TwinLab:
         network_twin: bool = False,
         ot2_robot_api: bool = False,
         ot2_robot_api_delay_speedup: float = 100.0,
+        consoles: bool = False,
     ) -> None:
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -149,6 +152,7 @@ class TwinLab:
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
         self._with_ot2_robot_api = ot2_robot_api
+        self._consoles = consoles
         self._ot2_robot_api_delay_speedup = ot2_robot_api_delay_speedup
         self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
 
@@ -189,6 +193,11 @@ class TwinLab:
     def ot2_url(self) -> str | None:
         """Where the OT-2 twin serves its tasks, or None without one."""
         return self._ot2_twin.url if self._ot2_twin is not None else None
+
+    @property
+    def wifi_credentials(self) -> tuple[str, str]:
+        """(SSID, password) of the lab's simulated WiFi network (what a flashed device config needs)."""
+        return LAB_WIFI_SSID, self._wifi_password
 
     def ot2_robot_api_twin(self) -> Ot2RobotApiServer:
         """The OT-2 robot API twin (labs built with ``ot2_robot_api=True``): its URL, logs and fault controls."""
@@ -323,6 +332,7 @@ class TwinLab:
             on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
             wifi_ssid=LAB_WIFI_SSID,
             wifi_password=self._wifi_password,
+            console=self._consoles,
         )
         self._wiring(board.model)
         client = AsyncMQTTOrchestratorClient(

@@ -2,83 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import shlex
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bench_testkit import ServedLab, serve_lab_process
 
 from scenarios.cli import main
-from scenarios.serve_lab import READY_LINE
-
-
-@dataclass
-class ServedLab:
-    bench: Path
-    env: dict[str, str]
-    output: list[str]
-    proc: subprocess.Popen[str]
-
-
-def read_until(proc: subprocess.Popen[str], marker: str, output: list[str], timeout: float) -> None:
-    """Collect the process's lines into ``output`` (a thread keeps reading) until one contains ``marker``."""
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    seen = threading.Event()
-
-    def pump() -> None:
-        for line in stdout:
-            output.append(line.rstrip())
-            if marker in line:
-                seen.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not seen.wait(timeout):
-        pytest.fail(f"no {marker!r} within {timeout:g} s (exit code {proc.poll()}); output: {output}")
-
-
-def secrets_from(env_file: Path) -> dict[str, str]:
-    """The variables a `source`d .env file would export."""
-    values = {}
-    for line in env_file.read_text().splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0]
-    return values
 
 
 @pytest.fixture(scope="module")
 def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
-    """`labtwin serve lab` in its own process; always stopped (SIGINT, as Ctrl-C)."""
-    work = tmp_path_factory.mktemp("served-lab")
-    bench = work / "bench.toml"
-    with subprocess.Popen([sys.executable, "-m", "scenarios.cli", "serve", "lab", "--bench-out", str(bench),
-                           "--work-dir", str(work / "lab")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
-        output: list[str] = []
-        try:
-            read_until(proc, READY_LINE, output, timeout=60)
-            yield ServedLab(bench, secrets_from(work / "bench.toml.env"), output, proc)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with serve_lab_process(tmp_path_factory.mktemp("served-lab")) as lab:
+        yield lab
 
 
 def test_the_lab_file_names_secrets_and_the_env_file_keeps_them_private(served_lab: ServedLab):
     text = served_lab.bench.read_text()
     assert 'username_env = "LABTWIN_BROKER_USERNAME"' in text and "[[boards]]" in text
-    assert set(served_lab.env) == {"LABTWIN_BROKER_USERNAME", "LABTWIN_BROKER_PASSWORD"}
+    assert set(served_lab.env) == {"LABTWIN_BROKER_USERNAME", "LABTWIN_BROKER_PASSWORD", "LABTWIN_WIFI_SSID",
+                                   "LABTWIN_WIFI_PASSWORD"}
     for secret in served_lab.env.values():
         assert secret not in text
         assert not any(secret in line for line in served_lab.output)

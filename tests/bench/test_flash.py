@@ -1,0 +1,113 @@
+"""`labtwin flash` against a twin board's serial console, the way it flashes a real board over USB."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench_testkit import ServedLab, serve_lab_process
+
+import scenarios.flash
+from scenarios.bench_lab import BenchLab
+from scenarios.cli import main
+from scenarios.lab_config import load_lab_config
+from scenarios.twin_lab import FIRMWARE_DIR
+from scenarios.validation import record_pass
+
+DEVICE = "pico-w-lab-001"
+
+
+@pytest.fixture(scope="module")
+def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
+    with serve_lab_process(tmp_path_factory.mktemp("flash-lab")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def bench_env(served_lab: ServedLab, monkeypatch: pytest.MonkeyPatch) -> ServedLab:
+    for name, value in served_lab.env.items():
+        monkeypatch.setenv(name, value)
+    return served_lab
+
+
+def firmware_with_version(tmp_path: Path, version: str) -> Path:
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("ot2", "__pycache__", "*.mpy"))
+    path = firmware / "firmware_version.py"
+    path.write_text(re.sub(r'VERSION = "[^"]*"', f'VERSION = "{version}"', path.read_text()))
+    return firmware
+
+
+def retained_firmware(lab: ServedLab) -> str | None:
+    async def read() -> str | None:
+        async with BenchLab(load_lab_config(lab.bench)) as bench:
+            status = await bench.client(DEVICE).wait_for_status("online", timeout=10)
+            return status.firmware
+    return asyncio.run(read())
+
+
+def flash_argv(lab: ServedLab, firmware: Path, state: Path, *extra: str) -> list[str]:
+    return ["flash", "--port", lab.console(DEVICE), "--device-id", DEVICE, "--lab", str(lab.bench),
+            "--firmware-dir", str(firmware), "--state-dir", str(state), *extra]
+
+
+def test_validated_firmware_is_flashed_and_its_version_comes_online(bench_env: ServedLab, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]):
+    firmware = firmware_with_version(tmp_path, "0.1.0-flash-test")
+    record_pass(tmp_path / "state", firmware, "sensor", 0, "amqtt")
+    assert main(flash_argv(bench_env, firmware, tmp_path / "state")) == 0
+    out = capsys.readouterr().out
+    assert "board: linux (twin pico_w), MicroPython 1." in out
+    assert re.search(r"copy 11/11: main\.py", out) and "verified 11 files by SHA-256" in out
+    assert re.search(r"flashed pico-w-lab-001: firmware 0\.1\.0-flash-test .* online [\d.]+ s after reset", out)
+    assert retained_firmware(bench_env) == "0.1.0-flash-test"
+    flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"
+    assert (flash_dir / "firmware_version.py").read_text() == (firmware / "firmware_version.py").read_text()
+
+
+def test_the_gate_refuses_unvalidated_firmware_before_touching_the_board(bench_env: ServedLab, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]):
+    before = retained_firmware(bench_env)
+    firmware = firmware_with_version(tmp_path, "0.1.0-never-validated")
+    assert main(flash_argv(bench_env, firmware, tmp_path / "empty-state")) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"firmware [0-9a-f]{12} .* no passing scenario record", err) and "--force" in err
+    assert retained_firmware(bench_env) == before
+
+
+def test_a_file_tampered_on_the_board_is_caught_and_never_reported_flashed(bench_env: ServedLab, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture[str]):
+    flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"
+    real_hashes = scenarios.flash._remote_hashes
+
+    def tamper_then_hash(mpremote, names):  # the board's storage changes between copy and verify
+        (flash_dir / "stock_tasks.py").write_bytes(b"# tampered\n")
+        return real_hashes(mpremote, names)
+
+    monkeypatch.setattr(scenarios.flash, "_remote_hashes", tamper_then_hash)
+    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")) == 1
+    captured = capsys.readouterr()
+    assert "NOT flashed: 1 file(s) on the board do not match: stock_tasks.py" in captured.err
+    assert "flashed pico-w-lab-001" not in captured.out
+    monkeypatch.setattr(scenarios.flash, "_remote_hashes", real_hashes)
+    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")) == 0  # a clean re-flash repairs it
+
+
+def test_wrong_board_kind_and_a_silent_port_are_clear_errors(bench_env: ServedLab, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]):
+    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force", "--board", "esp32")) == 1
+    assert "simulates a pico_w, not a esp32" in capsys.readouterr().err
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    argv = flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")
+    argv[argv.index("--port") + 1] = f"socket://127.0.0.1:{port}"
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "mpremote on socket://127.0.0.1:" in err and "Traceback" not in err
