@@ -181,6 +181,11 @@ class AsyncMQTTOrchestratorClient:
         self._status = status
         if not status.online:
             self._fail_pending(DeviceOffline(self.device_id, "status turned offline while waiting"))
+        elif self._pending:
+            # A device announces itself after subscribing. A command published while it was away
+            # (say, both reconnecting after a broker restart) is gone on a broker that kept no
+            # session for it, so send the waiting ones again: the device's dedup makes a repeat safe.
+            asyncio.create_task(self._republish_pending())
         if self._status_changed is not None:
             asyncio.create_task(self._notify_status())
 
@@ -246,6 +251,11 @@ class AsyncMQTTOrchestratorClient:
             return result.result
         raise TaskError(self.device_id, task, result.error_code or "", result.error_message or "",
                         command.request_id)
+
+    async def _republish_pending(self) -> None:
+        for pending in list(self._pending.values()):
+            if not pending.future.done():
+                await self._publish_command(pending.payload)
 
     async def _publish_command(self, payload: bytes) -> None:
         client = self._client
