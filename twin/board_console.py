@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Literal
 
 from twin.board import RESET_EXIT_CODE, SHIM_DIR, vm_argv
 from twin.board_model import WDT_RESET
+from twin.server_shutdown import close_server
 
 if TYPE_CHECKING:
     from twin.board import SimulatedBoard
@@ -318,14 +319,7 @@ class BoardConsole:
         """Drop the client and stop listening (idempotent; :meth:`SimulatedBoard.stop` calls it)."""
         server, self._server = self._server, None
         self._drop_client()
-        if server is not None:
-            server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        await close_server(server, self._handlers)
 
     # ----------------------------------------------------------------- client side
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

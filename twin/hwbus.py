@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from twin.board_model import BoardModel, MicroPythonError
+from twin.server_shutdown import close_server
 
 __all__ = ["PROTOCOL_VERSION", "HardwareBus"]
 
@@ -79,14 +80,7 @@ class HardwareBus:
         """Stop listening and drop every connection (idempotent)."""
         server, self._server = self._server, None
         self._address = None
-        if server is not None:
-            server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        await close_server(server, self._handlers)
 
     async def __aenter__(self) -> HardwareBus:
         await self.start()

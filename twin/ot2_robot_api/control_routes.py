@@ -7,6 +7,8 @@ left out of the OpenAPI document (so API fuzzers cannot switch faults on).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -55,8 +57,13 @@ def _state(request: Request) -> dict[str, Any]:
     return {**_faults(request).describe(), "doorOpen": robot.door_open}
 
 
-def _invalid(exc: ConfigError) -> ApiError:
-    return ApiError(422, "InvalidRequest", "Invalid Request", str(exc))
+@contextmanager
+def _config_errors_as_422() -> Iterator[None]:
+    """A fault the twin refuses (ConfigError) is the client's mistake: 422 with the reason."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ApiError(422, "InvalidRequest", "Invalid Request", str(exc)) from None
 
 
 @router.get("/faults")
@@ -78,30 +85,24 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 @router.post("/faults/route")
 async def add_route_fault(request: Request, body: RouteFaultRequest) -> dict[str, Any]:
     """Answer matching requests with a 5xx, or reset their connection."""
-    try:
+    with _config_errors_as_422():
         _faults(request).routes.append(RouteFault(**body.model_dump()))
-    except ConfigError as exc:
-        raise _invalid(exc) from None
     return _state(request)
 
 
 @router.post("/faults/command")
 async def set_command_failure(request: Request, body: CommandFailureRequest) -> dict[str, Any]:
     """Make the next run created fail at its ``atCommand``-th command with ``error``."""
-    try:
+    with _config_errors_as_422():
         _faults(request).command_failure = CommandFailure(at_command=body.atCommand, error=body.error)
-    except ConfigError as exc:
-        raise _invalid(exc) from None
     return _state(request)
 
 
 @router.post("/faults/latency")
 async def set_latency(request: Request, body: LatencyRequest) -> dict[str, Any]:
     """Make every robot API response ``multiplier`` times slower."""
-    try:
+    with _config_errors_as_422():
         _faults(request).set_latency(body.multiplier)
-    except ConfigError as exc:
-        raise _invalid(exc) from None
     return _state(request)
 
 
