@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtwin import __version__
-from labtwin.errors import LabtwinError
+from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import PASSWORD_ENV, USERNAME_ENV
 from scenarios.lab_config import load_lab_config
 
@@ -94,7 +94,7 @@ async def _serve(args: argparse.Namespace) -> None:
         config = load_lab_config(args.lab)
         kinds = {board.kind for board in config.boards}
         if len(kinds) > 1:
-            raise LabtwinError(f"{args.lab}: a twin lab simulates one board kind at a time; got {sorted(kinds)}")
+            raise ConfigError(f"{args.lab}: a twin lab simulates one board kind at a time; got {sorted(kinds)}")
         devices, kind = config.device_ids, kinds.pop()
     started = time.perf_counter()
     lab = TwinLab(devices=devices, board=kind, broker=args.broker, seed=args.seed, work_dir=args.work_dir,
