@@ -278,6 +278,9 @@ class MQTTClient:
         # Mark connection w lost (once); run() does the cleanup and the reconnect.
         if w is self._w and self._sock_ok:
             self._sock_ok = False
+            # Not ready from now on: a QoS 0 publish loop would otherwise find _wait_ready() and
+            # _send() returning at once and spin without yielding, so run() never reconnects.
+            self._ready.clear()
             self.log("mqtt: connection lost: %s" % reason)
             self._lost.set()
             for a in self._acks.values():  # SUBACK waiters: give up, the replay covers them
