@@ -3,6 +3,9 @@
 mosquitto is the reference broker the twin is checked against (amqtt has
 known deviations). Everything it writes (config, password file, log,
 persistence database) stays in the caller's ``work_dir``.
+
+With ``acl=DeviceAcl(...)`` (opt-in, needs ``users``) the broker also gets an
+ACL file that confines each board to its own topics; see docs/security.md.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from labtwin.errors import BrokerUnavailable
 
 from ._base import LoopbackBroker, check_port_free, free_port, wait_accepting
 
-__all__ = ["MosquittoBroker", "mosquitto_available", "mosquitto_path"]
+__all__ = ["DeviceAcl", "MosquittoBroker", "mosquitto_available", "mosquitto_path"]
 
 # Debian installs the broker in sbin, which is not on a normal user's PATH.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
@@ -37,12 +41,63 @@ def mosquitto_available() -> bool:
     return mosquitto_path() is not None and shutil.which("mosquitto_passwd", path=_SEARCH_PATH) is not None
 
 
+@dataclass(frozen=True)
+class DeviceAcl:
+    """Per-device topic access for ``{prefix}/{device_id}/command|result|status``.
+
+    Boards authenticate with user name == device id. Each board may only read
+    its own command topic and write its own result and status topics (a
+    mosquitto ``pattern`` on ``%u``: the authenticated user name, not the
+    client id, which any client may choose freely). The ``orchestrators``
+    users may write every command topic and read every result and status
+    topic. Anything not granted is denied; mosquitto also denies everything
+    to clients whose user name or client id contains ``+`` or ``#``.
+    """
+
+    prefix: str = "ot2"
+    orchestrators: tuple[str, ...] = ("orchestrator",)
+
+    def __post_init__(self) -> None:
+        if not self.prefix or any(c in self.prefix for c in "+#%\n\r\x00") or self.prefix != self.prefix.strip():
+            raise ValueError(
+                f"ACL topic prefix {self.prefix!r} must be non-empty, unpadded and free of + # % and control characters"
+            )
+        if isinstance(self.orchestrators, str):
+            raise TypeError("orchestrators is a tuple of user names, not one string")
+        for user in self.orchestrators:
+            if not user or user != user.strip() or any(c in user for c in "+#:\n\r\x00"):
+                raise ValueError(f"orchestrator user {user!r} cannot be named in an ACL file")
+
+    def lines(self) -> list[str]:
+        """The mosquitto acl_file lines (without the header comment)."""
+        p = self.prefix
+        out: list[str] = []
+        for user in self.orchestrators:
+            out += [
+                f"user {user}",
+                f"topic write {p}/+/command",
+                f"topic read {p}/+/result",
+                f"topic read {p}/+/status",
+                "",
+            ]
+        out += [
+            "# Every authenticated client, %u = its user name (a board's user name is its device id).",
+            f"pattern read {p}/%u/command",
+            f"pattern write {p}/%u/result",
+            f"pattern write {p}/%u/status",
+        ]
+        return out
+
+
 class MosquittoBroker(LoopbackBroker):
     """mosquitto listening on ``host:port`` (0 = a free port picked at first start).
 
     With ``users`` anonymous access is off and only those user/password pairs
     may connect; otherwise anyone may connect. With ``persistence`` the broker
     keeps sessions and retained messages across restart() in ``work_dir``.
+    With ``acl`` (needs ``users``) an ACL file restricts which topics each
+    user may read and write (:class:`DeviceAcl`); without it every
+    authenticated client may use every topic.
     """
 
     def __init__(
@@ -53,16 +108,32 @@ class MosquittoBroker(LoopbackBroker):
         port: int = 0,
         users: Mapping[str, str] | None = None,
         persistence: bool = False,
+        acl: DeviceAcl | None = None,
     ) -> None:
         super().__init__(host=host, port=port, users=users)
+        if acl is not None and users is None:
+            raise ValueError("an ACL needs users: anonymous clients have no user name to match")
         self.work_dir = Path(work_dir)
         self.persistence = persistence
+        self.acl = acl
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def config_path(self) -> Path:
         """The generated mosquitto.conf."""
         return self.work_dir / "mosquitto.conf"
+
+    @property
+    def acl_path(self) -> Path:
+        """The generated ACL file (written only with ``acl``)."""
+        return self.work_dir / "acl"
+
+    def acl_text(self) -> str:
+        """The ACL file contents ("" without ``acl``)."""
+        if self.acl is None:
+            return ""
+        header = ["# generated by labtwin (twin/brokers/mosquitto_broker.py, DeviceAcl)"]
+        return "\n".join(header + self.acl.lines()) + "\n"
 
     @property
     def log_path(self) -> Path:
@@ -107,6 +178,8 @@ class MosquittoBroker(LoopbackBroker):
             lines.append("allow_anonymous true")
         else:
             lines += ["allow_anonymous false", f"password_file {self.work_dir / 'passwd'}"]
+        if self.acl is not None:
+            lines.append(f"acl_file {self.acl_path}")
         if self.persistence:
             # mosquitto appends the file name to this string, so it needs the slash.
             lines += ["persistence true", f"persistence_location {self.work_dir}/"]
@@ -128,6 +201,8 @@ class MosquittoBroker(LoopbackBroker):
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if self.users is not None:
             await self._write_password_file(self.work_dir / "passwd")
+        if self.acl is not None:
+            self.acl_path.write_text(self.acl_text(), encoding="utf-8")
         pick = self.port == 0
         for attempt in range(3):
             if pick:
