@@ -38,6 +38,7 @@ from scenarios.runner import LabFactory
 from twin.board import SimulatedBoard
 from twin.board_model import BoardModel, Hazard
 from twin.brokers import AmqttBroker, MosquittoBroker
+from twin.brokers.mosquitto_broker import DeviceAcl
 from twin.clock import WallClock
 from twin.network_twin import NetworkTwin
 from twin.ot2_task_server import Ot2TaskServer
@@ -111,6 +112,8 @@ class TwinLab:
             validate_device_id(device_id)
         if len(set(devices)) != len(devices):
             raise ConfigError(f"device ids must be unique, got {list(devices)}")
+        if ORCHESTRATOR_USER in devices:
+            raise ConfigError(f"{ORCHESTRATOR_USER!r} is the orchestrator's broker user; name the device otherwise")
         if board not in BOARD_PROFILES:
             raise ConfigError(f"unknown board {board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
         if isinstance(broker, str) and broker not in ("amqtt", "mosquitto"):
@@ -287,7 +290,9 @@ class TwinLab:
         users.update({device_id: secrets.token_urlsafe(16) for device_id in self.device_ids})
         self._credentials = users
         if self._broker_choice == "mosquitto":
-            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users)
+            # Each board may only read its own commands and write its own result and status.
+            acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
+            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl)
         else:
             self.broker = AmqttBroker(users=users)
         await stack.enter_async_context(self.broker)

@@ -93,3 +93,10 @@ def test_unreadable_lab_files_are_clear_errors(tmp_path: Path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_lab_config(binary)
+
+
+def test_a_device_cannot_take_the_orchestrators_broker_user():
+    from scenarios.twin_lab import TwinLab
+
+    with pytest.raises(ConfigError, match="orchestrator's broker user"):
+        TwinLab(devices=["orchestrator"])
