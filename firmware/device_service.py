@@ -139,7 +139,31 @@ class DeviceService:
             self._work.clear()
             while self._queue:
                 request_id, task, parameters = self._queue.pop(0)
-                await self._run_one(request_id, task, parameters)
+                try:
+                    await self._run_one(request_id, task, parameters)
+                except Exception as e:  # MemoryError above all: one command must never end the worker
+                    self._queued_ids.discard(request_id)
+                    await self._salvage(request_id, task, e)
+
+    async def _salvage(self, request_id, task, error):
+        """Answer a command whose run or publish raised, allocating as little as possible; never raises."""
+        gc.collect()
+        if isinstance(error, MemoryError):
+            message = "MemoryError: out of memory"
+        else:
+            message = type(error).__name__
+        try:
+            log("command %s failed in the device service: %s" % (request_id, message))
+            payload = command_codec.error_payload(self.device_id, request_id, task, "task_failed", message)
+            # Replaces a stored result that could not be published, so a retry gets this error.
+            self._results.put(request_id, payload)
+            await self._publish(payload)
+        except Exception:
+            gc.collect()
+            try:
+                log("could not answer %s: dropped" % request_id)
+            except Exception:
+                pass
 
     # --- lifecycle ------------------------------------------------------------------------
 
