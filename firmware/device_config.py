@@ -11,6 +11,8 @@ DEFAULTS = {
     "mqtt_user": None,
     "mqtt_password": None,
     "mqtt_tls": False,
+    "mqtt_ca": None,
+    "mqtt_tls_hostname": None,
     "mqtt_keepalive": 15,
     "wifi_ssid": None,
     "wifi_password": None,
@@ -48,9 +50,17 @@ def parse(text):
     config = dict(DEFAULTS)
     config.update(raw)
     _check_device_id(config["device_id"])
+    if config["mqtt_tls"] not in (False, True):
+        raise ConfigError("mqtt_tls must be true or false")
     if config["mqtt_tls"]:
-        # TLS needs certificate verification done right; it lands with the security work.
-        raise ConfigError("mqtt_tls is not supported by this firmware version")
+        # Never an unverified TLS connection: the broker's certificate is checked against this CA.
+        ca = config["mqtt_ca"]
+        if not isinstance(ca, str) or not ca:
+            raise ConfigError("mqtt_tls needs mqtt_ca (CA certificate file)")
+        if "mqtt_port" not in raw:
+            config["mqtt_port"] = 8883
+        if not config["mqtt_tls_hostname"]:
+            config["mqtt_tls_hostname"] = config["mqtt_host"]
     for key in ("mqtt_port", "mqtt_keepalive", "max_payload", "dedup_size", "queue_size"):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -66,3 +76,22 @@ def load(path=CONFIG_FILE):
     except OSError:
         raise ConfigError("no %s on the board: flash one with `labtwin flash`" % path)
     return parse(text)
+
+
+def tls_context(config):
+    """A TLS context verifying the broker against the DER certificate in file ``mqtt_ca``."""
+    import ssl  # only with mqtt_tls: it costs heap
+
+    path = config["mqtt_ca"]
+    try:
+        with open(path, "rb") as f:
+            ca = f.read()
+    except OSError:
+        raise ConfigError("mqtt_ca file %s is not on the board" % path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE
+    try:
+        ctx.load_verify_locations(cadata=ca)  # MicroPython's mbedTLS parses DER only
+    except (ValueError, OSError) as e:
+        raise ConfigError("mqtt_ca file %s is not a DER certificate (%s)" % (path, e))
+    return ctx

@@ -31,7 +31,7 @@ _OVERSIZE_HEAD = 256  # bytes of an oversize payload handed to on_message
 
 def _why(e):
     # One short line for a log: "OSError [Errno 111] ECONNREFUSED".
-    s = str(e)
+    s = str(e).strip()  # mbedTLS errors come wrapped in newlines
     return type(e).__name__ + (" " + s if s else "")
 
 
@@ -55,7 +55,8 @@ class MQTTClient:
     CONNECT_TIMEOUT = 5.0  # TCP connect + CONNECT/CONNACK
 
     def __init__(self, client_id, server, port=1883, user=None, password=None, keepalive=15,
-                 will=None, ssl=None, max_payload=4096, on_message=None, on_connect=None, log=print):
+                 will=None, ssl=None, max_payload=4096, on_message=None, on_connect=None, log=print,
+                 server_hostname=None):
         self.client_id = client_id
         self.server = server
         self.port = port
@@ -63,7 +64,12 @@ class MQTTClient:
         self.password = password
         self.keepalive = keepalive
         self.will = will
+        # TLS: a context that verifies the broker (device_config.tls_context); the name its
+        # certificate must carry defaults to server. Never an unverified TLS connection.
+        if ssl and ssl.verify_mode != 2:  # ssl.CERT_REQUIRED in CPython and MicroPython
+            raise ValueError("TLS context does not verify")
         self.ssl = ssl
+        self.server_hostname = server_hostname or server
         self.max_payload = max_payload
         self.on_message = on_message
         self.on_connect = on_connect
@@ -205,7 +211,11 @@ class MQTTClient:
 
     async def _connect(self):
         # Returns the CONNACK return code; raises on network/protocol errors.
-        self._r, self._w = await asyncio.open_connection(self.server, self.port, ssl=self.ssl)
+        if self.ssl is None:
+            self._r, self._w = await asyncio.open_connection(self.server, self.port)
+        else:  # the handshake (and its verification) runs on the first write
+            self._r, self._w = await asyncio.open_connection(
+                self.server, self.port, ssl=self.ssl, server_hostname=self.server_hostname)
         sock = getattr(self._w, "s", None)  # MicroPython's Stream keeps the socket here
         if sock is not None:
             try:

@@ -6,6 +6,7 @@ persistence database) stays in the caller's ``work_dir``.
 
 With ``acl=DeviceAcl(...)`` (opt-in, needs ``users``) the broker also gets an
 ACL file that confines each board to its own topics; see docs/security.md.
+With ``tls=(certfile, keyfile)`` (opt-in) the listener speaks TLS only.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ class MosquittoBroker(LoopbackBroker):
     keeps sessions and retained messages across restart() in ``work_dir``.
     With ``acl`` (needs ``users``) an ACL file restricts which topics each
     user may read and write (:class:`DeviceAcl`); without it every
-    authenticated client may use every topic.
+    authenticated client may use every topic. With ``tls=(certfile, keyfile)``
+    (PEM files: the server certificate, chain included, and its key) the one
+    listener speaks TLS only, with no client certificates; clients verify it
+    against the CA that issued ``certfile``.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class MosquittoBroker(LoopbackBroker):
         users: Mapping[str, str] | None = None,
         persistence: bool = False,
         acl: DeviceAcl | None = None,
+        tls: tuple[Path | str, Path | str] | None = None,
     ) -> None:
         super().__init__(host=host, port=port, users=users)
         if acl is not None and users is None:
@@ -116,6 +121,7 @@ class MosquittoBroker(LoopbackBroker):
         self.work_dir = Path(work_dir)
         self.persistence = persistence
         self.acl = acl
+        self.tls = None if tls is None else (Path(tls[0]).resolve(), Path(tls[1]).resolve())
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -164,6 +170,11 @@ class MosquittoBroker(LoopbackBroker):
             f"listener {self.port} {self.host}",
             # Without it every small packet waits on Nagle: ~44 ms per round trip.
             "set_tcp_nodelay true",
+        ]
+        if self.tls is not None:
+            # Server authentication only: boards verify the broker, the broker does not ask them.
+            lines += [f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}", "require_certificate false"]
+        lines += [
             # As root mosquitto would switch to user 'mosquitto', who cannot
             # read work_dir; naming the current user keeps it as it is.
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
