@@ -104,18 +104,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture
-async def tls_broker(tmp_path: Path) -> Any:
-    started: list[MosquittoBroker] = []
+def tls_broker(make_broker: Any) -> Any:
+    """``await tls_broker((certfile, keyfile))``: a TLS-only Mosquitto (stopped by make_broker)."""
 
     async def make(cert: tuple[Path, Path]) -> MosquittoBroker:
-        broker = MosquittoBroker(work_dir=tmp_path / f"mosquitto{len(started)}", tls=cert)
-        started.append(broker)
-        await broker.start()
+        broker = await make_broker("mosquitto", tls=cert)
+        assert isinstance(broker, MosquittoBroker)
         return broker
 
-    yield make
-    for broker in started:
-        await broker.stop()
+    return make
 
 
 async def _device(start_vm: VMFactory, broker: MosquittoBroker, cid: str, ca: Path, hostname: str) -> Any:
