@@ -20,7 +20,9 @@ import asyncio
 import functools
 import hmac
 import inspect
+import json
 import logging
+import math
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +36,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labtwin.errors import ConfigError, TaskRefused
 from orchestrator.http_tasks import TaskRegistry, TaskSpec, default_registry
@@ -98,6 +100,110 @@ class _BearerTokenGate:
                 await _error_response(error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class _StandardJsonGate:
+    """ASGI middleware: a JSON body must be standard JSON (RFC 8259), or the answer is 400.
+
+    FastAPI parses bodies with Python's ``json``, which also accepts ``NaN``, ``Infinity``,
+    numbers that overflow to infinity (``1e400``) and unpaired surrogate escapes (``"\\ud800"``).
+    A parameter typed ``Any`` would take them, and a task echoing one makes a response that
+    cannot be encoded: 500. So they are refused before routing, whatever the parameter's type.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _may_be_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = _not_standard_json(body) if body else None
+        if problem is not None:
+            error = _DeviceError(400, "bad_request", f"the body is not valid JSON: {problem}",
+                                 _task_name_in_path(scope["path"]))
+            await _error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _may_be_json(scope: Scope) -> bool:
+    """True when FastAPI would parse the body as JSON: a JSON content type, or none at all."""
+    # The first Content-Type, as Starlette's request.headers.get reads it.
+    content_type = next((value for name, value in scope["headers"] if name == b"content-type"), None)
+    if content_type is None:
+        return True
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (media_type.startswith(b"application/")
+                                                  and media_type.endswith(b"+json"))
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replaying() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying
+
+
+class _NotStandardJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotStandardJson(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStandardJson(f"{text[:40]} is too large for a float")
+    return value
+
+
+def _not_standard_json(body: bytes) -> str | None:
+    """Why Python's json accepts ``body`` although it is not standard JSON; None otherwise.
+
+    Bodies Python's json rejects too are left to FastAPI, which answers them with 400 itself.
+    """
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotStandardJson as e:
+        return str(e)
+    except (ValueError, RecursionError):
+        return None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a string holds an unpaired UTF-16 surrogate"
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _task_name_in_path(path: str) -> str | None:
+    for prefix in ("/execute/", "/tasks/"):
+        if path.startswith(prefix) and "/" not in path[len(prefix):]:
+            return path[len(prefix):] or None
+    return None
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -223,6 +329,7 @@ class DeviceServer:
         router.add_api_route("/tasks/{task_name}", self._unknown_typed_task, methods=["POST"],
                              include_in_schema=False)
         app.include_router(router)
+        app.add_middleware(_StandardJsonGate)  # inside the token gate, which __init__ adds last
         app.openapi = self._openapi  # type: ignore[method-assign]
         return app
 
