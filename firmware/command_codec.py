@@ -25,28 +25,33 @@ def _valid_id(value):
 
 def recover_request_id(raw):
     """Best-effort request_id from raw (possibly truncated or broken) JSON bytes; None if absent."""
+    # Scan bytes, decode only the candidate: junk (invalid UTF-8) elsewhere in the window, or a
+    # multi-byte character cut at its end, must not hide a well-formed request_id.
     try:
-        text = bytes(raw[:RECOVERY_WINDOW]).decode()
+        data = bytes(raw[:RECOVERY_WINDOW])
     except Exception:
         return None
-    key = text.find('"request_id"')
+    key = data.find(b'"request_id"')
     if key < 0:
         return None
-    i = key + len('"request_id"')
-    n = len(text)
-    while i < n and text[i] in " \t\r\n":
+    i = key + len(b'"request_id"')
+    n = len(data)
+    while i < n and data[i] in (32, 9, 13, 10):
         i += 1
-    if i >= n or text[i] != ":":
+    if i >= n or data[i] != 58:  # ':'
         return None
     i += 1
-    while i < n and text[i] in " \t\r\n":
+    while i < n and data[i] in (32, 9, 13, 10):
         i += 1
-    if i >= n or text[i] != '"':
+    if i >= n or data[i] != 34:  # '"'
         return None
-    end = text.find('"', i + 1)
+    end = data.find(b'"', i + 1)
     if end < 0:
         return None
-    candidate = text[i + 1:end]
+    try:
+        candidate = data[i + 1:end].decode()
+    except Exception:
+        return None
     if "\\" in candidate or not _valid_id(candidate):
         return None
     return candidate
@@ -58,8 +63,11 @@ def parse_command(payload, oversize=False, max_payload=4096):
         raise BadRequest("payload larger than %d bytes" % max_payload, recover_request_id(payload))
     try:
         message = json.loads(payload)
+    except MemoryError:
+        # Pathological nesting, or no heap block big enough for the parse (fragmentation).
+        raise BadRequest("out of memory parsing the payload", recover_request_id(payload))
     except Exception:
-        # ValueError for bad JSON; RuntimeError/MemoryError for pathological nesting.
+        # ValueError for bad JSON; RuntimeError for pathological nesting.
         raise BadRequest("payload is not valid JSON", recover_request_id(payload))
     if not isinstance(message, dict):
         raise BadRequest("payload must be a JSON object")
