@@ -211,25 +211,34 @@ def accept(timeout: float = 3.0, *, close_previous: bool = True) -> Step:
     return Step("accept", run)
 
 
+async def _next_packet(b: ScriptedBroker, conn: Any, deadline: float, skip: set[int]) -> Packet | None:
+    """The client's next packet whose type is not in ``skip`` (all are logged); None when it closed.
+
+    Raises:
+        TimeoutError: nothing (unskipped) arrived before ``deadline``.
+    """
+    while True:
+        try:
+            p = await asyncio.wait_for(read_packet(conn.reader), max(0.0, deadline - time.monotonic()))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        b.log("recv", p.raw.hex(), p)
+        if p.type not in skip:
+            return p
+
+
 def expect(match: Matcher, *, timeout: float = 3.0, save: str | None = None,
            ignore: Iterable[int] = (), label: str = "") -> Step:
     """Next packet from the client must match (exact bytes or a checker); ``ignore``: types skipped."""
     skip = set(ignore)
 
     async def run(b: ScriptedBroker) -> None:
-        conn = b._need_conn()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                p = await asyncio.wait_for(read_packet(conn.reader), max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise ScriptError(f"expected {label or match!r}: nothing within {timeout:g} s") from None
-            except (asyncio.IncompleteReadError, ConnectionError) as e:
-                raise ScriptError(f"expected {label or match!r}: connection closed ({e!r})") from None
-            b.log("recv", p.raw.hex(), p)
-            if p.type in skip:
-                continue
-            break
+        try:
+            p = await _next_packet(b, b._need_conn(), time.monotonic() + timeout, skip)
+        except TimeoutError:
+            raise ScriptError(f"expected {label or match!r}: nothing within {timeout:g} s") from None
+        if p is None:
+            raise ScriptError(f"expected {label or match!r}: the client closed the connection")
         if isinstance(match, (bytes, bytearray)):
             if p.raw != bytes(match):
                 raise ScriptError(f"expected {bytes(match).hex()}, got {p.raw.hex()}")
@@ -307,20 +316,15 @@ def expect_disconnect(timeout: float = 3.0, *, ignore: Iterable[int] = (PINGREQ,
 
     async def run(b: ScriptedBroker) -> None:
         conn = b._need_conn()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                p = await asyncio.wait_for(read_packet(conn.reader), max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise ScriptError(f"client did not close the connection within {timeout:g} s") from None
-            except (asyncio.IncompleteReadError, ConnectionError):
-                b.log("eof", f"connection {conn.n}")
-                await b._close(conn)
-                b.conn = None
-                return
-            b.log("recv", p.raw.hex(), p)
-            if p.type not in skip:
-                raise ScriptError(f"expected a disconnect, got {p.raw.hex()}")
+        try:
+            p = await _next_packet(b, conn, time.monotonic() + timeout, skip)
+        except TimeoutError:
+            raise ScriptError(f"client did not close the connection within {timeout:g} s") from None
+        if p is not None:
+            raise ScriptError(f"expected a disconnect, got {p.raw.hex()}")
+        b.log("eof", f"connection {conn.n}")
+        await b._close(conn)
+        b.conn = None
     return Step("expect_disconnect", run)
 
 
