@@ -47,10 +47,10 @@ async def get_pipettes(request: Request) -> JSONResponse:
     """Both mounts, the empty one with ``null`` fields (this legacy route keeps them)."""
     body: dict[str, Any] = {}
     for mount, info in _robot(request).pipettes().items():
+        attached = info or {}
         z_axis, plunger_axis = _AXES[mount]
-        body[mount] = {"model": info["model"] if info else None, "name": info["name"] if info else None,
-                       "tip_length": info["tip_length"] if info else None,
-                       "id": info["pipette_id"] if info else None,
+        body[mount] = {"model": attached.get("model"), "name": attached.get("name"),
+                       "tip_length": attached.get("tip_length"), "id": attached.get("pipette_id"),
                        "mount_axis": z_axis, "plunger_axis": plunger_axis}
     return JSONResponse(body)
 

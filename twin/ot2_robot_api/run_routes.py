@@ -67,13 +67,8 @@ def _one(run: Run) -> dict[str, Any]:
 async def create_run(request: Request, body: Annotated[RunCreateRequest | None, Body()] = None) -> dict[str, Any]:
     """A new current run, from ``protocolId`` or live; 409 while the current run is active."""
     create = (body or RunCreateRequest()).data
-    protocol = None
-    if create.protocolId is not None:
-        protocols: ProtocolStore = request.app.state.protocols
-        try:
-            protocol = protocols.get(create.protocolId)
-        except ApiError as missing:
-            raise ApiError(404, "ProtocolNotFound", missing.title, missing.detail) from None
+    protocols: ProtocolStore = request.app.state.protocols
+    protocol = protocols.get(create.protocolId) if create.protocolId is not None else None
     run = await _runs(request).create(protocol, create.labwareOffsets)
     return _one(run)
 
