@@ -289,12 +289,13 @@ class TwinLab:
         users = {ORCHESTRATOR_USER: secrets.token_urlsafe(16)}
         users.update({device_id: secrets.token_urlsafe(16) for device_id in self.device_ids})
         self._credentials = users
+        # Each board may only read its own commands and write its own result and status
+        # (amqtt enforces less than mosquitto: docs/security.md).
+        acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
         if self._broker_choice == "mosquitto":
-            # Each board may only read its own commands and write its own result and status.
-            acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
             self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl)
         else:
-            self.broker = AmqttBroker(users=users)
+            self.broker = AmqttBroker(users=users, acl=acl)
         await stack.enter_async_context(self.broker)
         self.broker_address = BrokerAddress(
             self.broker.host, self.broker.port, ORCHESTRATOR_USER, users[ORCHESTRATOR_USER])

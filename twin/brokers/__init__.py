@@ -4,10 +4,12 @@
 ``MosquittoBroker`` runs Debian's mosquitto as a child process. Both expose
 ``host``, ``port`` (the bound port once started), ``url``, ``users``,
 ``start()``, ``stop()``, ``restart()`` (same port) and ``async with``. Start
-failures raise :class:`labtwin.errors.BrokerUnavailable`.
+failures raise :class:`labtwin.errors.BrokerUnavailable`. Both take
+``acl=DeviceAcl(...)`` (with ``users``) to confine each board to its own
+topics; amqtt enforces less than mosquitto (docs/security.md).
 """
 
 from .amqtt_broker import AmqttBroker, quiet_amqtt_logging
-from .mosquitto_broker import MosquittoBroker, mosquitto_available
+from .mosquitto_broker import DeviceAcl, MosquittoBroker, mosquitto_available
 
-__all__ = ["AmqttBroker", "MosquittoBroker", "mosquitto_available", "quiet_amqtt_logging"]
+__all__ = ["AmqttBroker", "DeviceAcl", "MosquittoBroker", "mosquitto_available", "quiet_amqtt_logging"]

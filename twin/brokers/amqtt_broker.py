@@ -6,6 +6,11 @@ here): it delivers at the subscription's QoS rather than min(publish,
 subscription); on CONNECT it may push retained messages matching any
 client's subscriptions, and a later subscriber may get a retained message
 twice; with anonymous access sessions are never persistent.
+
+With ``acl=DeviceAcl(...)`` (opt-in, needs ``users``) amqtt's per-user topic
+lists confine each board to its own topics, as far as amqtt can: see
+:func:`amqtt_acl_lists` and docs/security.md ("amqtt") for what it does not
+cover.
 """
 
 from __future__ import annotations
@@ -16,17 +21,106 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labtwin.errors import BrokerUnavailable
 
 from ._base import LoopbackBroker, check_port_free
+from .mosquitto_broker import DeviceAcl
 
-__all__ = ["AmqttBroker", "quiet_amqtt_logging"]
+__all__ = ["AmqttBroker", "DeviceAcl", "amqtt_acl_lists", "quiet_amqtt_logging"]
 
 _AUTH_ANON = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 _AUTH_FILE = "amqtt.plugins.authentication.FileAuthPlugin"
+# Resolved by amqtt's import_string() through this module's __getattr__ (amqtt is imported lazily).
+_TOPIC_ACL = f"{__name__}.AmqttTopicAclPlugin"
+
+
+@dataclass(frozen=True)
+class AmqttAclLists:
+    """amqtt's per-user topic lists: user name -> allowed topic filters, one mapping per action."""
+
+    publish: dict[str, list[str]] = field(default_factory=dict)
+    subscribe: dict[str, list[str]] = field(default_factory=dict)
+
+    def plugin_config(self) -> dict[str, Any]:
+        """Config of :class:`AmqttTopicAclPlugin` (``receive_acl`` re-checks each delivery against the reads)."""
+        return {"publish_acl": self.publish, "subscribe_acl": self.subscribe, "receive_acl": self.subscribe}
+
+
+def amqtt_acl_lists(acl: DeviceAcl, users: Mapping[str, str] | Any) -> AmqttAclLists:
+    """The mosquitto ACL of ``acl`` (its ``lines()``, the one source of the rules) as amqtt lists.
+
+    amqtt has no ``pattern``/``%u``: each ``pattern`` line is expanded once per
+    user in ``users``, except for user names holding ``+`` or ``#`` (in amqtt's
+    lists they would be wildcards, e.g. user ``+`` would get ``ot2/+/command``):
+    like mosquitto's CVE-2017-7650 guard, those users get nothing from
+    patterns. ``user`` blocks become that user's own entries. Users with no
+    entry get nothing, and publishing is denied to them too because the
+    publish list is never empty (the orchestrators always have entries).
+    """
+    publish: dict[str, list[str]] = {}
+    subscribe: dict[str, list[str]] = {}
+
+    def grant(user: str, access: str, topic: str) -> None:
+        if access not in ("read", "write", "readwrite"):
+            raise ValueError(f"ACL access {access!r} has no amqtt equivalent")
+        if access in ("read", "readwrite"):
+            subscribe.setdefault(user, []).append(topic)
+        if access in ("write", "readwrite"):
+            publish.setdefault(user, []).append(topic)
+
+    user: str | None = None
+    for line in acl.lines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "user" and len(words) == 2:
+            user = words[1]
+        elif words[0] == "topic" and len(words) == 3:
+            if user is None:
+                raise ValueError("ACL rules for anonymous clients have no amqtt equivalent here")
+            grant(user, words[1], words[2])
+        elif words[0] == "pattern" and len(words) == 3:
+            if "%c" in words[2]:
+                raise ValueError("amqtt cannot match on client ids (%c)")
+            for name in users:
+                if "+" not in name and "#" not in name:
+                    grant(name, words[1], words[2].replace("%u", name))
+        else:
+            raise ValueError(f"ACL line {line!r} has no amqtt equivalent")
+    return AmqttAclLists(publish=publish, subscribe=subscribe)
+
+
+@functools.cache
+def _topic_acl_plugin_class() -> type[Any]:
+    """amqtt's TopicAccessControlListPlugin, configurable from the ``plugins`` section.
+
+    In amqtt 0.12.1 that plugin's ``Config`` dataclass only has ``publish_acl`` and
+    the deprecated ``acl`` (a DeprecationWarning when set), so ``subscribe-acl`` and
+    ``receive-acl`` cannot be given (amqtt builds the Config with dacite, strict).
+    This subclass only declares all three; the matching is amqtt's own.
+    """
+    from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
+
+    class AmqttTopicAclPlugin(TopicAccessControlListPlugin):  # type: ignore[misc]
+        @dataclass
+        class Config:
+            publish_acl: dict[str, list[str]] = field(default_factory=dict)
+            subscribe_acl: dict[str, list[str]] = field(default_factory=dict)
+            receive_acl: dict[str, list[str]] = field(default_factory=dict)
+
+    AmqttTopicAclPlugin.__module__ = __name__
+    AmqttTopicAclPlugin.__qualname__ = "AmqttTopicAclPlugin"
+    return AmqttTopicAclPlugin
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AmqttTopicAclPlugin":
+        return _topic_acl_plugin_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _KnownAmqttBugFilter(logging.Filter):
@@ -110,11 +204,18 @@ class AmqttBroker(LoopbackBroker):
 
     With ``users`` anonymous access is off and only those user/password pairs
     may connect (amqtt's FileAuthPlugin with argon2 hashes); otherwise anyone
-    may connect. Must be started and stopped from the same running loop.
+    may connect. With ``acl`` (needs ``users``) each user may only publish and
+    subscribe to the topics :func:`amqtt_acl_lists` derives from the
+    :class:`DeviceAcl` for those users (amqtt's limits: docs/security.md).
+    Must be started and stopped from the same running loop.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, users: Mapping[str, str] | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, users: Mapping[str, str] | None = None,
+                 acl: DeviceAcl | None = None) -> None:
         super().__init__(host=host, port=port, users=users)
+        if acl is not None and users is None:
+            raise ValueError("an ACL needs users: anonymous clients have no user name to match")
+        self.acl = acl
         self._broker: Any = None
         self._tmp: str | None = None
 
@@ -127,14 +228,22 @@ class AmqttBroker(LoopbackBroker):
             pw_file = Path(self._tmp) / "passwd"
             pw_file.write_text("".join(_argon2_line(u, p) for u, p in self.users.items()), encoding="utf-8")
             plugins = {_AUTH_FILE: {"password_file": str(pw_file)}}
+            if self.acl is not None:
+                plugins[_TOPIC_ACL] = self.acl_lists().plugin_config()
         # No $SYS or packet-logger plugins: less noise and less work per packet.
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": plugins,
         }
 
+    def acl_lists(self) -> AmqttAclLists:
+        """The per-user topic lists the broker enforces (empty without ``acl``)."""
+        if self.acl is None or self.users is None:
+            return AmqttAclLists()
+        return amqtt_acl_lists(self.acl, self.users)
+
     async def _start(self) -> None:
-        from amqtt.errors import BrokerError
+        from amqtt.errors import BrokerError, PluginError, PluginLoadError
 
         Broker = _closing_broker_class()
 
@@ -144,7 +253,7 @@ class AmqttBroker(LoopbackBroker):
         try:
             broker = Broker(self._config())
             await broker.start()
-        except (BrokerError, OSError, ValueError) as e:
+        except (BrokerError, PluginError, PluginLoadError, OSError, ValueError) as e:
             self._cleanup_tmp()
             raise BrokerUnavailable(f"amqtt broker could not start on {self.host}:{self.port}: {e}") from e
         self._broker = broker
