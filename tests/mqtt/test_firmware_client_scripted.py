@@ -553,7 +553,7 @@ async def test_inbound_publish_at_remaining_length_boundary(start_vm: VMFactory,
 
 
 async def test_inbound_publish_with_4_byte_remaining_length(start_vm: VMFactory) -> None:
-    size = 2097152  # smallest 4-byte remaining length: oversize, streamed through the 128-byte buffer
+    size = 2097152  # smallest 4-byte remaining length: oversize, streamed through the receive buffer
     payload = b"\xab" * (size - 3)
     steps = handshake("rl4") + [
         send(publish("t", payload)),

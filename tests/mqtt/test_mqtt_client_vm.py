@@ -156,6 +156,28 @@ async def test_oversize_payload_is_truncated_not_allocated(
     assert "connection lost" not in vm.output()
 
 
+async def test_max_size_payloads_on_a_fragmented_heap(
+    broker: LoopbackBroker, start_vm: VMFactory, peer: Peer, next_message: NextMessage
+) -> None:
+    # Regression (issue #8, found by fuzzing the firmware on Mosquitto): with no free heap block of
+    # max_payload bytes left, the client read such a payload into a fresh bytes object, got
+    # MemoryError and dropped the connection. It reads into its own buffer now.
+    vm = await start_device(start_vm, broker, "d11")
+    await vm.expect(r"^READY 1")
+    async with peer(broker) as p:
+        await p.subscribe("dev/d11/echo", qos=1)
+        await p.publish("dev/d11/cmd", b"frag 512", qos=1)
+        _, m = await vm.expect(r"^FRAGMENTED (\d+) (\d)$")
+        assert int(m[1]) > 10 * 4096 and m[2] == "0", vm.output()  # plenty free, but not in one block
+        for i in range(30):  # max-size payloads interleaved with replies
+            big = bytes([i]) * 4096
+            await p.publish("dev/d11/data", big, qos=1)
+            await p.publish("dev/d11/cmd", b"echo %d" % i, qos=1)
+            await vm.expect(rf"^MSG dev/d11/data 4096 0 0 {big[:16].hex()}$")
+            assert (await next_message(p)).payload == b"%d" % i
+    assert "connection lost" not in vm.output() and "MemoryError" not in vm.output(), vm.output()
+
+
 async def test_bad_credentials_back_off(broker_kind: str, make_broker: BrokerFactory, start_vm: VMFactory) -> None:
     broker = await make_broker(broker_kind, users={"dev": "right"})
     vm = await start_device(start_vm, broker, "d7", "user=dev", "password=wrong")

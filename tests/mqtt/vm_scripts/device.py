@@ -9,8 +9,10 @@
 #   MSG <topic> <len> <retained 0/1> <oversize 0/1> <payload hex, first 16 bytes>
 #   LOG <client log line>                 ECHOED <payload>
 #   BENCH <n> <median us> <p99 us> <max us>   DONE
+#   FRAGMENTED <free bytes> <1 if max_payload + 1 bytes can still be allocated, else 0>
 # Commands, published to dev/ID/cmd: "echo X" (reply on dev/ID/echo, QoS 1),
-# "bench N" (N sequential QoS 1 publishes, timed), "heap", "quit".
+# "bench N" (N sequential QoS 1 publishes, timed), "heap", "quit",
+# "frag GAP" (fragment the heap for good, then subscribe to dev/ID/data, which is only reported).
 import gc
 import sys
 import time
@@ -45,7 +47,7 @@ state = {"connects": 0}
 def on_message(topic, payload, retained, oversize):
     print("MSG", topic, len(payload), int(retained), int(oversize), payload[:16].hex())
     if topic == base + "/cmd":
-        pending.append(payload)
+        pending.append(bytes(payload))  # payload is only valid during the call
         wake.set()
 
 
@@ -67,6 +69,29 @@ client = mqtt_client.MQTTClient(
     on_message=on_message, on_connect=on_connect,
     log=lambda line: print("LOG", line),
 )
+
+
+def fragment(gap, size):
+    # First fit fills the heap with gap-byte placeholders in address order; freeing every other one
+    # leaves about half the free heap in holes of under 3 gaps, each between two kept placeholders.
+    gc.collect()
+    held = [None] * (gc.mem_free() // gap + 1)
+    n = 0
+    try:
+        while n < len(held):
+            held[n] = bytearray(gap)
+            n += 1
+    except MemoryError:
+        pass
+    for i in range(1, n, 2):
+        held[i] = None
+    state["fragments"] = held
+    gc.collect()
+    try:
+        fits = len(bytearray(size)) == size
+    except MemoryError:
+        fits = False
+    return gc.mem_free(), int(fits)
 
 
 async def bench(n):
@@ -97,6 +122,10 @@ async def main():
                 gc.collect()
                 print("HEAP running", gc.mem_alloc() - HEAP0)
                 print("HEAP peak", micropython.mem_peak())
+            elif cmd.startswith(b"frag "):
+                free, fits = fragment(int(cmd[5:]), client.max_payload + 1)
+                await client.subscribe(base + "/data", 1)
+                print("FRAGMENTED", free, fits)
             elif cmd == b"quit":
                 await client.disconnect()
                 await runner
