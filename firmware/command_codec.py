@@ -99,10 +99,10 @@ def error_payload(device_id, request_id, task, code, message):
     })
 
 
-def status_payload(device_id, status, firmware, board, tasks=None):
+def status_payload(device_id, status, firmware, board, boot, tasks=None):
     message = {
         "device_id": device_id, "status": status, "timestamp": time.time(),
-        "firmware": firmware, "protocol": PROTOCOL_VERSION, "board": board,
+        "firmware": firmware, "protocol": PROTOCOL_VERSION, "board": board, "boot": boot,
     }
     if tasks is not None:
         message["tasks"] = tasks

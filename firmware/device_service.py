@@ -1,7 +1,9 @@
 # The device service: MQTT in, tasks run one at a time, results out (docs/protocol.md).
 import asyncio
 import gc
+import os
 import time
+from binascii import hexlify
 
 import command_codec
 import firmware_version
@@ -53,9 +55,13 @@ class DeviceService:
         self._queued_ids = set()
         self._work = asyncio.Event()
         self._results = ResultCache(config["dedup_size"])
+        # New at every boot and sent in every status: an orchestrator that sees it change knows the
+        # device restarted and forgot its dedup memory, so a waiting command must not be re-sent.
+        self.boot = hexlify(os.urandom(4)).decode()
         task_registry.device_info.update(
             {"device_id": self.device_id, "board": self.board, "firmware": firmware_version.VERSION})
-        offline = command_codec.status_payload(self.device_id, "offline", firmware_version.VERSION, self.board)
+        offline = command_codec.status_payload(
+            self.device_id, "offline", firmware_version.VERSION, self.board, self.boot)
         self.client = client_class(
             self.device_id, config["mqtt_host"], port=config["mqtt_port"],
             user=config["mqtt_user"], password=config["mqtt_password"],
@@ -68,7 +74,7 @@ class DeviceService:
 
     async def _on_connect(self):
         online = command_codec.status_payload(
-            self.device_id, "online", firmware_version.VERSION, self.board, task_registry.catalogue())
+            self.device_id, "online", firmware_version.VERSION, self.board, self.boot, task_registry.catalogue())
         await self.client.publish(self.status_topic, online, qos=1, retain=True)
         log("online as %s (firmware %s, free heap %d)" % (self.device_id, firmware_version.VERSION, gc.mem_free()))
 
@@ -179,7 +185,8 @@ class DeviceService:
 
     async def stop(self):
         """Announce offline and disconnect cleanly."""
-        offline = command_codec.status_payload(self.device_id, "offline", firmware_version.VERSION, self.board)
+        offline = command_codec.status_payload(
+            self.device_id, "offline", firmware_version.VERSION, self.board, self.boot)
         if self.client.isconnected():
             await self.client.publish(self.status_topic, offline, qos=1, retain=True)
         await self.client.disconnect()

@@ -18,6 +18,7 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +34,18 @@ logger = logging.getLogger(__name__)
 _NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _RECONNECT_FIRST_DELAY = 0.1
 _RECONNECT_MAX_DELAY = 2.0
+# How long a device may stay offline, while this client stays connected, before its waiting calls
+# fail. A broker shutting down publishes every device's will and then drops this client too; the
+# drop cancels the verdict, and the device gets the same time again after the reconnect.
+OFFLINE_GRACE_S = 1.0
 
 
 @dataclass
 class _Pending:
     future: asyncio.Future[Result]
     payload: bytes
+    boot: str | None
+    """The device's boot id when the command was sent (None: unknown)."""
 
 
 class AsyncMQTTOrchestratorClient:
@@ -69,6 +76,8 @@ class AsyncMQTTOrchestratorClient:
         self._client: aiomqtt.Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._status_changed: asyncio.Condition | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._connection_epoch = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -104,6 +113,10 @@ class AsyncMQTTOrchestratorClient:
         await self._stop_supervisor()
 
     async def _stop_supervisor(self) -> None:
+        background, self._background = self._background, set()
+        for job in background:
+            job.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         task, self._supervisor = self._supervisor, None
         if task is not None:
             task.cancel()
@@ -138,11 +151,12 @@ class AsyncMQTTOrchestratorClient:
                         lost_since = None
                     delay = _RECONNECT_FIRST_DELAY
                     for pending in list(self._pending.values()):
-                        await client.publish(self.topics.command, pending.payload, qos=1)
+                        self._send_command(pending.payload)
                     async for message in client.messages:
                         self._dispatch(message)
             except aiomqtt.MqttError as e:
                 self._client = None
+                self._connection_epoch += 1
                 if not first_connect.done():
                     first_connect.set_exception(BrokerUnavailable(
                         f"cannot connect to MQTT broker {self.broker_host}:{self.broker_port}: {e}"))
@@ -180,19 +194,37 @@ class AsyncMQTTOrchestratorClient:
     def _on_status(self, status: DeviceStatus) -> None:
         self._status = status
         if not status.online:
-            self._fail_pending(DeviceOffline(self.device_id, "status turned offline while waiting"))
-        elif self._pending:
+            if status.boot is None:  # a device that sends no boot id: its comeback cannot be judged
+                self._fail_pending(DeviceOffline(self.device_id, "status turned offline while waiting"))
+            elif self._pending:
+                self._in_background(self._fail_pending_if_still_offline(self._connection_epoch))
+        else:
             # A device announces itself after subscribing. A command published while it was away
             # (say, both reconnecting after a broker restart) is gone on a broker that kept no
-            # session for it, so send the waiting ones again: the device's dedup makes a repeat safe.
-            asyncio.create_task(self._republish_pending())
+            # session for it, so send the waiting ones again: the device's dedup makes a repeat
+            # safe, unless it rebooted since (its dedup memory is gone), which fails them instead.
+            for pending in list(self._pending.values()):
+                if pending.future.done():
+                    continue
+                if pending.boot is not None and status.boot is not None and pending.boot != status.boot:
+                    pending.future.set_exception(DeviceOffline(
+                        self.device_id, "it restarted while the request waited; the task may or may not have run"))
+                else:
+                    self._send_command(pending.payload)
         if self._status_changed is not None:
-            asyncio.create_task(self._notify_status())
+            self._in_background(self._notify_status())
 
     async def _notify_status(self) -> None:
         assert self._status_changed is not None
         async with self._status_changed:
             self._status_changed.notify_all()
+
+    async def _fail_pending_if_still_offline(self, epoch: int) -> None:
+        await asyncio.sleep(OFFLINE_GRACE_S)
+        if epoch == self._connection_epoch and self._status is not None and not self._status.online:
+            self._fail_pending(DeviceOffline(
+                self.device_id, f"offline for {OFFLINE_GRACE_S:g} s while the request waited; "
+                                "the task may or may not have run"))
 
     def _fail_pending(self, error: Exception) -> None:
         for pending in self._pending.values():
@@ -232,11 +264,12 @@ class AsyncMQTTOrchestratorClient:
         command = Command(task, dict(parameters or {}))
         payload = command.encode()
         limit = self.timeout if timeout is None else timeout
-        pending = _Pending(asyncio.get_running_loop().create_future(), payload)
+        boot = self._status.boot if self._status is not None else None
+        pending = _Pending(asyncio.get_running_loop().create_future(), payload, boot)
         self._pending[command.request_id] = pending
+        self._send_command(payload)
         try:
             async with asyncio.timeout(limit):
-                await self._publish_command(payload)
                 result = await pending.future
         except TimeoutError:
             if self._client is None:
@@ -244,18 +277,30 @@ class AsyncMQTTOrchestratorClient:
                     f"task {task!r} on device {self.device_id!r}: no connection to MQTT broker "
                     f"{self.broker_host}:{self.broker_port} for the whole {limit:g} s timeout "
                     f"(request_id {command.request_id}); is the broker running?") from None
+            if self._status is not None and not self._status.online:
+                raise DeviceOffline(
+                    self.device_id, f"it went offline while the request waited and was not back within "
+                                    f"{limit:g} s; the task may or may not have run") from None
             raise TaskTimeout(self.device_id, task, command.request_id, limit) from None
         finally:
             del self._pending[command.request_id]
+            if pending.future.done() and not pending.future.cancelled():
+                pending.future.exception()  # an outcome that lost the race with the timeout: seen
         if result.ok:
             return result.result
         raise TaskError(self.device_id, task, result.error_code or "", result.error_message or "",
                         command.request_id)
 
-    async def _republish_pending(self) -> None:
-        for pending in list(self._pending.values()):
-            if not pending.future.done():
-                await self._publish_command(pending.payload)
+    def _send_command(self, payload: bytes) -> None:
+        # In the background: a call waits for its result, never for the broker's PUBACK, which
+        # aiomqtt would wait for until its timeout if the connection died with the publish in flight
+        # (the command is re-sent on reconnect anyway).
+        self._in_background(self._publish_command(payload))
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        job = asyncio.create_task(coro)
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
 
     async def _publish_command(self, payload: bytes) -> None:
         client = self._client

@@ -151,6 +151,8 @@ class DeviceStatus:
     protocol: int | None = None
     board: str | None = None
     tasks: dict[str, Any] = field(default_factory=dict)
+    boot: str | None = None
+    """The device's boot id: new at every boot, so a change means the device restarted (None: not sent)."""
 
     @property
     def online(self) -> bool:
@@ -166,11 +168,11 @@ class DeviceStatus:
         tasks = m.get("tasks") or {}
         if not isinstance(tasks, dict):
             raise ProtocolError("status.tasks must be an object")
-        protocol = m.get("protocol")
+        protocol, boot = m.get("protocol"), m.get("boot")
         return cls(
             device_id=str(m.get("device_id", "")), status=status, timestamp=_number_or_none(m.get("timestamp")),
             firmware=m.get("firmware"), protocol=protocol if isinstance(protocol, int) else None,
-            board=m.get("board"), tasks=tasks,
+            board=m.get("board"), tasks=tasks, boot=boot if isinstance(boot, str) and boot else None,
         )
 
 

@@ -90,6 +90,7 @@ class TwinLab:
         devices: Sequence[str] = ("pico-w-lab-001",),
         board: str = "pico_w",
         broker: str | BrokerAddress = "amqtt",
+        broker_persistence: bool = False,
         seed: int = 0,
         topic_prefix: str = DEFAULT_TOPIC_PREFIX,
         firmware_dir: Path = FIRMWARE_DIR,
@@ -118,6 +119,9 @@ class TwinLab:
             raise ConfigError(f"unknown board {board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
         if isinstance(broker, str) and broker not in ("amqtt", "mosquitto"):
             raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {broker!r}")
+        if broker_persistence and broker != "mosquitto":
+            raise ConfigError("broker_persistence is a Mosquitto option (its persistence database); "
+                              f"the broker here is {broker!r}")
         if not (firmware_dir / "main.py").is_file():
             raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
         if not ot2_robot_api_delay_speedup > 0:
@@ -135,6 +139,7 @@ class TwinLab:
         self.timeout = timeout
         self.boot_timeout = boot_timeout
         self._broker_choice = broker
+        self._broker_persistence = broker_persistence
         self._work_dir = work_dir
         self._on_output = on_output
         self._on_hazard = on_hazard
@@ -293,7 +298,8 @@ class TwinLab:
         # (amqtt enforces less than mosquitto: docs/security.md).
         acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
         if self._broker_choice == "mosquitto":
-            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl)
+            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl,
+                                          persistence=self._broker_persistence)
         else:
             self.broker = AmqttBroker(users=users, acl=acl)
         await stack.enter_async_context(self.broker)

@@ -1,10 +1,16 @@
-"""The orchestrator re-sends waiting commands when the device announces itself online again."""
+"""The orchestrator re-sends waiting commands when the device announces itself online again,
+and a call waits for its result, not for the broker."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import pytest
+from fake_broker import (CONNECT, PINGREQ, PUBLISH, SUBSCRIBE, ScriptedBroker, accept, connack, expect, expect_type,
+                         publish, send, silent, suback)
+
+from labtwin.errors import DeviceOffline
 from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from orchestrator.protocol import Topics
 
@@ -25,3 +31,106 @@ async def test_a_command_lost_while_the_device_was_away_is_sent_again_when_it_co
         result = {"request_id": first["request_id"], "status": "success", "result": {"ok": True}, "timestamp": 2.0}
         await device.publish(topics.result, json.dumps(result), qos=1)
         assert await call == {"ok": True}
+
+
+async def test_a_call_ends_on_its_result_even_when_the_broker_never_acknowledges_the_command():
+    # A broker that dies right after forwarding a command never sends its PUBACK. The call's outcome
+    # is the device's result: it must not wait for the acknowledgement (aiomqtt would, up to the
+    # client's timeout, which here is longer than the call's).
+    topics = Topics("dev-noack")
+
+    def result_for_command(ctx: dict) -> bytes:
+        request_id = json.loads(ctx["command"].payload)["request_id"]
+        result = {"request_id": request_id, "status": "success", "result": "done", "timestamp": 2.0}
+        return publish(topics.result, json.dumps(result).encode(), qos=0)
+
+    steps = [
+        accept(),
+        expect_type(CONNECT),
+        send(connack()),
+        expect_type(SUBSCRIBE, save="sub_status"),
+        send(lambda ctx: suback(ctx["sub_status"].pid, 1)),
+        expect_type(SUBSCRIBE, save="sub_result"),
+        send(lambda ctx: suback(ctx["sub_result"].pid, 1)),
+        expect(lambda p: p.type == PUBLISH and p.topic == topics.command, save="command", ignore=(PINGREQ,)),
+        send(result_for_command),  # ... and no PUBACK, ever
+        silent(3.0, allow_close=True),
+    ]
+    async with ScriptedBroker(steps) as broker, \
+            AsyncMQTTOrchestratorClient(broker.host, "dev-noack", broker.port, timeout=30.0) as client:
+        assert await client.call("get_device_status", timeout=2.0) == "done"
+
+
+def _status(device_id: str, state: str, boot: str | None) -> str:
+    message = {"device_id": device_id, "status": state, "timestamp": 1.0, "firmware": "t", "protocol": 1}
+    if boot is not None:
+        message["boot"] = boot
+    return json.dumps(message)
+
+
+async def _call_across_an_offline_spell(broker, peer, next_message, *, boot_before: str | None,
+                                        boot_after: str | None, comes_back: bool = True,
+                                        ) -> tuple[asyncio.Task, dict, dict | None]:
+    """A call is waiting when the device's will says offline, then (``comes_back``) the device announces itself again.
+
+    Returns the call (still running or finished), the first command and the re-sent one (None if none).
+    """
+    device_id = "dev-spell"
+    topics = Topics(device_id)
+    async with peer(broker) as device:
+        await device.subscribe(topics.command, qos=1)
+        await device.publish(topics.status, _status(device_id, "online", boot_before), qos=1, retain=True)
+        client = AsyncMQTTOrchestratorClient(broker.host, device_id, broker.port, timeout=3.0)
+        await client.connect()
+        try:
+            await client.wait_for_status("online")
+            call = asyncio.create_task(client.call("dispense"))
+            first = json.loads((await next_message(device)).payload)
+            # As a broker shutting down sends it: the device's will, while the command waits.
+            await device.publish(topics.status, _status(device_id, "offline", boot_before), qos=1, retain=True)
+            await client.wait_for_status("offline")
+            if comes_back:
+                await device.publish(topics.status, _status(device_id, "online", boot_after), qos=1, retain=True)
+            try:
+                again = json.loads((await next_message(device, timeout=1.0)).payload)
+            except TimeoutError:
+                again = None
+            if again is not None:
+                result = {"request_id": again["request_id"], "status": "success", "result": "dosed", "timestamp": 2.0}
+                await device.publish(topics.result, json.dumps(result), qos=1)
+            await asyncio.wait([call], timeout=3.0)
+            return call, first, again
+        finally:
+            await client.disconnect()
+
+
+async def test_a_waiting_call_survives_an_offline_spell_of_a_device_that_did_not_restart(broker, peer, next_message):
+    call, first, again = await _call_across_an_offline_spell(broker, peer, next_message,
+                                                             boot_before="b1", boot_after="b1")
+    assert again is not None and again["request_id"] == first["request_id"]
+    assert call.result() == "dosed"
+
+
+async def test_a_waiting_call_fails_when_the_device_comes_back_from_a_restart(broker, peer, next_message):
+    # Its dedup memory went with the restart: sending the command again could run it twice.
+    call, _, again = await _call_across_an_offline_spell(broker, peer, next_message,
+                                                         boot_before="b1", boot_after="b2")
+    assert again is None
+    with pytest.raises(DeviceOffline, match="restarted while the request waited"):
+        call.result()
+
+
+async def test_a_waiting_call_fails_at_once_when_a_device_without_boot_ids_goes_offline(broker, peer, next_message):
+    call, _, _ = await _call_across_an_offline_spell(broker, peer, next_message, boot_before=None, boot_after=None)
+    with pytest.raises(DeviceOffline, match="turned offline while waiting"):
+        call.result()
+
+
+async def test_a_waiting_call_fails_when_the_device_stays_offline_while_the_broker_stays_up(broker, peer,
+                                                                                           next_message):
+    # Not a broker shutting down (that would drop this client too): the device is gone.
+    call, _, again = await _call_across_an_offline_spell(broker, peer, next_message, boot_before="b1",
+                                                         boot_after=None, comes_back=False)
+    assert again is None
+    with pytest.raises(DeviceOffline, match="offline for 1 s while the request waited"):
+        call.result()

@@ -79,7 +79,9 @@ def test_error_payload_decodes_as_result():
 
 
 def test_status_payload_decodes_as_device_status():
-    status = DeviceStatus.decode(command_codec.status_payload("dev", "online", "0.1.0", "pico_w", {"t": {}}))
-    assert (status.online, status.firmware, status.protocol, status.tasks) == (True, "0.1.0", 1, {"t": {}})
-    offline = json.loads(command_codec.status_payload("dev", "offline", "0.1.0", "pico_w"))
-    assert "tasks" not in offline
+    status = DeviceStatus.decode(command_codec.status_payload("dev", "online", "0.1.0", "pico_w", "1a2b3c4d",
+                                                              {"t": {}}))
+    assert (status.online, status.firmware, status.protocol, status.tasks, status.boot) == (
+        True, "0.1.0", 1, {"t": {}}, "1a2b3c4d")
+    offline = json.loads(command_codec.status_payload("dev", "offline", "0.1.0", "pico_w", "1a2b3c4d"))
+    assert "tasks" not in offline and offline["boot"] == "1a2b3c4d"
