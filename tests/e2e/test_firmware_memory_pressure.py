@@ -8,13 +8,13 @@ its result run out of memory inside the device service itself.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from labtwin.errors import TaskError, TaskTimeout
+from scenarios.firmware_variant import firmware_with_tasks
 from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
 from twin.profiles import PICO_W
 
@@ -62,15 +62,7 @@ def starve(hold_ms):
 
 
 def pressure_firmware(tmp_path: Path) -> Path:
-    target = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
-    (target / "pressure_tasks.py").write_text(PRESSURE_TASKS)
-    main_py = target / "main.py"
-    source = main_py.read_text()
-    assert "import stock_tasks" in source
-    main_py.write_text(source.replace(
-        "import stock_tasks", "import pressure_tasks  # noqa: F401\nimport stock_tasks", 1))
-    return target
+    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", {"pressure_tasks": PRESSURE_TASKS})
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from scenarios.firmware_variant import firmware_with_tasks
 from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
 from twin.brokers import mosquitto_available
 
@@ -537,14 +537,7 @@ def fragment(gap, size):
 
 
 def fragment_firmware(tmp_path: Path) -> Path:
-    target = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
-    (target / "fragment_task.py").write_text(FRAGMENT_TASK)
-    main_py = target / "main.py"
-    source = main_py.read_text()
-    assert "import stock_tasks" in source
-    main_py.write_text(source.replace("import stock_tasks", "import fragment_task  # noqa: F401\nimport stock_tasks", 1))
-    return target
+    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", {"fragment_task": FRAGMENT_TASK})
 
 
 @pytest.fixture(params=["amqtt", pytest.param("mosquitto", marks=[
