@@ -91,9 +91,13 @@ def device_config(config: LabConfig, device_id: str, kind: str) -> dict[str, obj
     address = config.broker_address()
     document: dict[str, object] = {"device_id": device_id, "board": kind, "mqtt_host": address.host,
                                    "mqtt_port": address.port, "topic_prefix": config.topic_prefix}
-    if address.username is not None:
-        document["mqtt_user"] = address.username
-        document["mqtt_password"] = address.password
+    # The board's own user where the bench gives it one (a broker ACL confines it to its own
+    # topics: docs/security.md); otherwise the lab's broker credentials.
+    own = config.board_credentials(device_id)
+    user, password = own if own is not None else (address.username, address.password)
+    if user is not None:
+        document["mqtt_user"] = user
+        document["mqtt_password"] = password
     wifi = config.wifi_credentials()
     if wifi is not None:
         document["wifi_ssid"], document["wifi_password"] = wifi

@@ -12,6 +12,7 @@ of the environment variables that hold them (docs/lab-config.md)::
     id = "pico-w-lab-001"
     kind = "pico_w"                   # or "esp32"
     serial_port = "/dev/ttyACM0"      # optional: where labtwin flash finds it (or socket://HOST:PORT)
+    password_env = "LABTWIN_PICO_W_LAB_001_PASSWORD"  # optional: its own broker user (= id) and password
 
     [ot2]                             # optional
     task_server_url = "http://ot2.lab:8000"
@@ -36,7 +37,8 @@ from typing import Any
 from labtwin.errors import ConfigError
 from scenarios.broker_url import PASSWORD_ENV, USERNAME_ENV, BrokerAddress, parse_broker_url
 
-__all__ = ["BOARD_KINDS", "BoardEntry", "LabConfig", "Ot2Entry", "load_lab_config", "parse_lab_config"]
+__all__ = ["BOARD_KINDS", "BoardEntry", "LabConfig", "Ot2Entry", "board_password_env", "load_lab_config",
+           "parse_lab_config"]
 
 BOARD_KINDS = ("pico_w", "esp32")
 _SECRET_KEYS = re.compile(r"(password|token|secret|username|ssid)$")
@@ -51,6 +53,8 @@ class BoardEntry:
     id: str
     kind: str = "pico_w"
     serial_port: str | None = None
+    password_env: str | None = None
+    """The variable holding this board's own broker password (its user name is its id), if it has one."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,21 @@ class LabConfig:
         return BrokerAddress(address.host, address.port, self.environ.get(self.username_env) or None,
                              self.environ.get(self.password_env) or None)
 
+    def board_credentials(self, device_id: str) -> tuple[str, str] | None:
+        """(user, password) the board logs in to the broker with, if it has its own (``password_env``).
+
+        Raises:
+            ConfigError: no such board, or its ``password_env`` is not set.
+        """
+        board = self.board(device_id)
+        if board.password_env is None:
+            return None
+        password = self.environ.get(board.password_env)
+        if not password:
+            raise ConfigError(f"{self.source}: board {device_id!r} password_env names ${board.password_env}, "
+                              "which is not set")
+        return device_id, password
+
     def ot2_token(self) -> str | None:
         """The OT-2 task server's bearer token, from the environment variable the file names."""
         if self.ot2 is None or self.ot2.task_server_token_env is None:
@@ -118,6 +137,11 @@ class LabConfig:
             raise ConfigError(f"{self.source}: [wifi] ssid_env names ${self.wifi_ssid_env}, which is not set")
         password = self.environ.get(self.wifi_password_env, "") if self.wifi_password_env else ""
         return ssid, password
+
+
+def board_password_env(device_id: str) -> str:
+    """The conventional name of the variable holding board ``device_id``'s broker password."""
+    return "LABTWIN_" + re.sub(r"[^A-Z0-9]", "_", device_id.upper()) + "_PASSWORD"
 
 
 def load_lab_config(path: Path, environ: Mapping[str, str] | None = None) -> LabConfig:
@@ -178,14 +202,17 @@ def _board(source: str, index: int, entry: Any) -> BoardEntry:
     where = f"boards[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{source}: {where} must be a table with id and kind")
-    _check_keys(source, where, entry, {"id", "kind", "serial_port"})
+    _check_keys(source, where, entry, {"id", "kind", "serial_port", "password_env"})
     device_id = _string(source, f"{where}.id", entry.get("id"), required=True)
     if not _DEVICE_ID.match(device_id):
         raise ConfigError(f"{source}: {where}.id {device_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
     kind = _string(source, f"{where}.kind", entry.get("kind", "pico_w"), required=True)
     if kind not in BOARD_KINDS:
         raise ConfigError(f"{source}: {where}.kind {kind!r} is not one of {', '.join(BOARD_KINDS)}")
-    return BoardEntry(device_id, kind, _string(source, f"{where}.serial_port", entry.get("serial_port")))
+    password_env = None
+    if "password_env" in entry:
+        password_env = _env_name(source, f"{where}.password_env", entry["password_env"])
+    return BoardEntry(device_id, kind, _string(source, f"{where}.serial_port", entry.get("serial_port")), password_env)
 
 
 def _ot2(source: str, table: dict[str, Any]) -> Ot2Entry:

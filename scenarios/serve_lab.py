@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from scenarios.broker_url import PASSWORD_ENV, USERNAME_ENV
-from scenarios.lab_config import load_lab_config
+from scenarios.lab_config import board_password_env, load_lab_config
 
 if TYPE_CHECKING:
     from scenarios.twin_lab import TwinLab
@@ -51,18 +51,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for simulated sensors (default: 0)")
 
 
-def bench_file_text(broker_url: str, boards: list[tuple[str, str, str | None]], *, topic_prefix: str,
+def bench_file_text(broker_url: str, boards: list[tuple[str, str, str | None, str | None]], *, topic_prefix: str,
                     ot2_url: str | None = None, robot_api_url: str | None = None) -> str:
-    """A lab file (TOML) for a lab at ``broker_url`` with ``boards`` (id, kind, console URL)."""
+    """A lab file (TOML) for a lab at ``broker_url`` with ``boards`` (id, kind, console URL, password_env)."""
     lines = ["# Written by labtwin serve lab: a bench file reaching a twin lab.",
              "# Secrets are in the .env file next to it (source it before labtwin run --lab).",
              f'topic_prefix = "{topic_prefix}"', "", "[broker]", f'url = "{broker_url}"',
              f'username_env = "{USERNAME_ENV}"', f'password_env = "{PASSWORD_ENV}"']
     lines += ["", "[wifi]", f'ssid_env = "{WIFI_SSID_ENV}"', f'password_env = "{WIFI_PASSWORD_ENV}"']
-    for device_id, kind, console in boards:
+    for device_id, kind, console, password_env in boards:
         lines += ["", "[[boards]]", f'id = "{device_id}"', f'kind = "{kind}"']
         if console is not None:
             lines.append(f'serial_port = "{console}"')
+        if password_env is not None:
+            lines.append(f'password_env = "{password_env}"')
     if ot2_url is not None or robot_api_url is not None:
         lines += ["", "[ot2]"]
         if ot2_url is not None:
@@ -108,12 +110,18 @@ async def _serve(args: argparse.Namespace) -> None:
             address = lab.broker_address
             assert address is not None
             consoles = {device_id: _console_url(lab, device_id) for device_id in lab.device_ids}
-            text = bench_file_text(address.url, [(d, kind, consoles.get(d)) for d in lab.device_ids],
+            # Each board has its own broker user (its id) and password, as the ACL wants.
+            users = lab.broker.users if lab.broker is not None and lab.broker.users else {}
+            board_passwords = {board_password_env(d): users[d] for d in lab.device_ids if d in users}
+            boards = [(d, kind, consoles.get(d), board_password_env(d) if d in users else None)
+                      for d in lab.device_ids]
+            text = bench_file_text(address.url, boards,
                                    topic_prefix=lab.topic_prefix, ot2_url=lab.ot2_url,
                                    robot_api_url=lab.ot2_robot_api_url)
             ssid, wifi_password = lab.wifi_credentials
             secrets = {USERNAME_ENV: address.username, PASSWORD_ENV: address.password,
                        WIFI_SSID_ENV: ssid, WIFI_PASSWORD_ENV: wifi_password}
+            secrets.update(board_passwords)
             if lab.ot2_url is not None:
                 secrets[OT2_TOKEN_ENV] = lab.ot2_twin().auth_token
             bench_out: Path = args.bench_out

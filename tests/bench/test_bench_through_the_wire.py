@@ -23,7 +23,8 @@ def test_the_lab_file_names_secrets_and_the_env_file_keeps_them_private(served_l
     text = served_lab.bench.read_text()
     assert 'username_env = "LABTWIN_BROKER_USERNAME"' in text and "[[boards]]" in text
     assert set(served_lab.env) == {"LABTWIN_BROKER_USERNAME", "LABTWIN_BROKER_PASSWORD", "LABTWIN_WIFI_SSID",
-                                   "LABTWIN_WIFI_PASSWORD"}
+                                   "LABTWIN_WIFI_PASSWORD", "LABTWIN_PICO_W_LAB_001_PASSWORD"}
+    assert 'password_env = "LABTWIN_PICO_W_LAB_001_PASSWORD"' in text  # the board's own broker user
     for secret in served_lab.env.values():
         assert secret not in text
         assert not any(secret in line for line in served_lab.output)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import ConfigError
-from scenarios.lab_config import load_lab_config, parse_lab_config
+from scenarios.flash import device_config
+from scenarios.lab_config import board_password_env, load_lab_config, parse_lab_config
 
 BENCH = """
 [broker]
@@ -23,6 +24,7 @@ serial_port = "/dev/ttyACM0"
 [[boards]]
 id = "esp32-lab-002"
 kind = "esp32"
+password_env = "ESP32_002_PASS"
 
 [ot2]
 task_server_url = "http://ot2.lab:8000"
@@ -100,3 +102,26 @@ def test_a_device_cannot_take_the_orchestrators_broker_user():
 
     with pytest.raises(ConfigError, match="orchestrator's broker user"):
         TwinLab(devices=["orchestrator"])
+
+
+def test_a_board_with_its_own_password_is_flashed_with_its_own_broker_user():
+    env = {"BENCH_USER": "orchestrator", "BENCH_PASS": "orch-pw", "ESP32_002_PASS": "board-pw",
+           "LAB_SSID": "labnet", "LAB_WIFI_PASS": "wifipw"}
+    config = parse_lab_config(BENCH, source="bench.toml", environ=env)
+    assert config.board_credentials("esp32-lab-002") == ("esp32-lab-002", "board-pw")
+    own = device_config(config, "esp32-lab-002", "esp32")
+    assert (own["mqtt_user"], own["mqtt_password"]) == ("esp32-lab-002", "board-pw")
+    # A board without one gets the lab's broker credentials (a bench without per-board users).
+    shared = device_config(config, "pico-w-lab-001", "pico_w")
+    assert (shared["mqtt_user"], shared["mqtt_password"]) == ("orchestrator", "orch-pw")
+
+
+def test_an_unset_board_password_is_a_clear_error():
+    config = parse_lab_config(BENCH, source="bench.toml", environ={})
+    with pytest.raises(ConfigError, match=r"board 'esp32-lab-002' password_env names \$ESP32_002_PASS"):
+        device_config(config, "esp32-lab-002", "esp32")
+
+
+def test_board_password_variables_are_named_after_the_device_id():
+    assert board_password_env("pico-w-lab-001") == "LABTWIN_PICO_W_LAB_001_PASSWORD"
+    assert board_password_env("esp32.bench_2") == "LABTWIN_ESP32_BENCH_2_PASSWORD"
