@@ -85,7 +85,26 @@ def parse_command(payload, oversize=False, max_payload=4096):
     return request_id, task, parameters
 
 
+def check_finite(value):
+    """Raise ValueError if value holds a nan or an infinity anywhere (JSON has neither).
+
+    MicroPython's json writes them as bare inf/nan, which no JSON parser accepts: the result
+    would be dropped on the way and the call would time out instead of failing.
+    """
+    stack = [value]
+    while stack:  # a loop, not recursion: a deep result must not exhaust the small C stack
+        v = stack.pop()
+        if isinstance(v, float):
+            if v != v or v - v != 0.0:  # nan, or +-inf (inf - inf is nan)
+                raise ValueError("the result holds %s, which JSON cannot carry" % v)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+
+
 def success_payload(device_id, request_id, task, result):
+    check_finite(result)
     return json.dumps({
         "request_id": request_id, "task": task, "device_id": device_id,
         "status": "success", "result": result, "timestamp": time.time(),

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import uvicorn
 from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -401,7 +402,9 @@ class DeviceServer:
         request_id = request.headers.get("x-request-id", "-")
         try:
             self._running_task = spec.name
-            return await self._call(spec, kwargs)
+            result = await self._call(spec, kwargs)
+            _check_finite(result)
+            return result
         except TaskRefused as e:
             raise _DeviceError(409, e.code, e.message, spec.name) from None
         except Exception as e:
@@ -440,6 +443,23 @@ class DeviceServer:
         log.error("internal error serving %s %s", request.method, request.url.path, exc_info=error)
         return _error_response(_DeviceError(500, "internal_error", f"{type(error).__name__}: {error}",
                                             _task_name_of(request)))
+
+
+def _check_finite(result: Any) -> None:
+    """Raise ValueError if ``result`` holds a nan or an infinity: JSON has neither.
+
+    Sent as they are, pydantic would turn them into ``null`` (``ser_json_inf_nan``), a wrong
+    number the caller cannot tell from a real null; the call fails instead.
+    """
+    stack = [jsonable_encoder(result)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"the result holds {value}, which JSON cannot carry")
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -10,13 +10,16 @@ import asyncio
 import threading
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from labtwin.errors import TaskRefused
 from orchestrator.device_server import DeviceServer
 from orchestrator.http_tasks import TaskRegistry
 
 START_TIMEOUT_S = 10.0
+Bounded = Annotated[float, Field(ge=-1e150, le=1e150)]
 
 
 @dataclass
@@ -43,8 +46,8 @@ def well_behaved_registry() -> TaskRegistry:
         return f"hello {name}" + ("!" if excited else "")
 
     @tasks.task()
-    def scale(values: list[float], factor: float = 1.0, label: str | None = None) -> dict[str, Any]:
-        """Scale a list of numbers."""
+    def scale(values: list[Bounded], factor: Bounded = 1.0, label: str | None = None) -> dict[str, Any]:
+        """Scale a list of numbers (bounded, so the product stays finite)."""
         return {"values": [v * factor for v in values], "label": label}
 
     @tasks.task
@@ -68,6 +71,11 @@ def well_behaved_registry() -> TaskRegistry:
 def demo_registry(gate: Gate) -> TaskRegistry:
     """The well-behaved tasks plus one that raises and one that blocks on ``gate``."""
     tasks = well_behaved_registry()
+
+    @tasks.task
+    def overflow(factor: float) -> list[float]:
+        """Returns an infinity for a factor over about 1.8: a result JSON cannot carry."""
+        return [1e308 * factor]
 
     @tasks.task
     def explode() -> None:

@@ -81,7 +81,7 @@ def test_typed_route_of_a_task_without_parameters_needs_no_body(device: ServedDe
 def test_openapi_shows_every_task_with_its_parameters_and_result(device: ServedDevice) -> None:
     schema = httpx.get(f"{device.url}/openapi.json").json()
     components = schema["components"]["schemas"]
-    for name in ["add", "greet", "scale", "status", "paint", "echo", "explode", "hold"]:
+    for name in ["add", "greet", "scale", "status", "paint", "echo", "overflow", "explode", "hold"]:
         operation = schema["paths"][f"/tasks/{name}"]["post"]
         assert operation["operationId"] == name
         success = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
@@ -139,6 +139,16 @@ def test_a_task_refusal_carries_the_tasks_own_code(device: ServedDevice) -> None
     assert response.status_code == 409
     assert _error(response) == {"code": "out_of_paint", "message": "2 l requested, the can is empty",
                                 "details": None}
+
+
+def test_a_result_overflowing_to_infinity_fails_the_call_instead_of_becoming_null(device: ServedDevice) -> None:
+    # pydantic would send the infinity as null: a wrong value the caller cannot tell from a real one.
+    response = httpx.post(f"{device.url}/tasks/overflow", json={"factor": 10.0}, headers=device.auth)
+    assert response.status_code == 500, response.text
+    assert _error(response) == {"code": "task_failed", "details": None,
+                                "message": "ValueError: the result holds inf, which JSON cannot carry"}
+    finite = httpx.post(f"{device.url}/tasks/overflow", json={"factor": 1.0}, headers=device.auth)
+    assert finite.json()["result"] == [1e308]
 
 
 def test_a_task_that_raises_gets_json_not_a_traceback(device: ServedDevice) -> None:

@@ -85,3 +85,17 @@ def test_status_payload_decodes_as_device_status():
         True, "0.1.0", 1, {"t": {}}, "1a2b3c4d")
     offline = json.loads(command_codec.status_payload("dev", "offline", "0.1.0", "pico_w", "1a2b3c4d"))
     assert "tasks" not in offline and offline["boot"] == "1a2b3c4d"
+
+
+@pytest.mark.parametrize("result", [float("inf"), [1.0, float("-inf")], {"a": {"b": (float("nan"),)}}])
+def test_a_result_holding_inf_or_nan_is_refused_not_encoded(result):
+    # MicroPython's json would write bare inf/nan: no parser accepts that, so the result would be lost.
+    with pytest.raises(ValueError, match="JSON cannot carry"):
+        command_codec.success_payload("dev", "r1", "t", result)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20))
+def test_finite_results_encode_as_standard_json(result):
+    payload = command_codec.success_payload("dev", "r1", "t", result)
+    json.loads(payload, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
