@@ -16,13 +16,15 @@ the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engin
 ``socket://127.0.0.1:PORT``) that ``mpremote`` and ``labtwin flash`` use as a board's USB port.
 
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
-it stops on exit, in reverse order, even when start-up fails half-way.
+it stops on exit, even when start-up fails half-way: the boards (each before its orchestrator
+client and network twin) before the broker. Boards boot ``boot_concurrency`` at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import resource
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
@@ -74,6 +76,22 @@ def _built_with(handle: _Handle | None, option: str, what: str) -> _Handle:
     return handle
 
 
+def _ensure_open_files(boards: int) -> None:
+    """Raise the soft open-files limit to what ``boards`` boards need, or say why it cannot be."""
+    # Per board this process holds up to ~10 descriptors (VM pipe, log, hwbus listener and
+    # connection, orchestrator connection, the embedded broker's end of two connections, a
+    # network twin's three); Mosquitto inherits the limit and holds two per board.
+    needed = 256 + 12 * boards
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ConfigError(
+            f"{boards} boards need about {needed} open files, but this process may open at most {hard} "
+            "(hard limit, `ulimit -Hn`): raise that limit or run fewer boards")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def wire_default_bench(model: BoardModel) -> None:
     """Connect the default bench's sensors and servo to a board model."""
     for channel, volts in BENCH_SENSOR_VOLTS.items():
@@ -97,6 +115,7 @@ class TwinLab:
         work_dir: Path | None = None,
         timeout: float = 10.0,
         boot_timeout: float = 15.0,
+        boot_concurrency: int = 8,
         on_output: Callable[[str, str], None] | None = None,
         on_hazard: Callable[[str, Hazard], None] | None = None,
         wiring: Callable[[BoardModel], None] = wire_default_bench,
@@ -124,6 +143,8 @@ class TwinLab:
                               f"the broker here is {broker!r}")
         if not (firmware_dir / "main.py").is_file():
             raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
+        if boot_concurrency < 1:
+            raise ConfigError(f"boot_concurrency must be at least 1, got {boot_concurrency!r}")
         if not ot2_robot_api_delay_speedup > 0:
             raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {ot2_robot_api_delay_speedup!r}")
         self.device_ids = list(devices)
@@ -138,6 +159,7 @@ class TwinLab:
         self.firmware_dir = firmware_dir
         self.timeout = timeout
         self.boot_timeout = boot_timeout
+        self.boot_concurrency = boot_concurrency
         self._broker_choice = broker
         self._broker_persistence = broker_persistence
         self._work_dir = work_dir
@@ -240,14 +262,43 @@ class TwinLab:
         else:
             self.work_dir = self._work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
+        _ensure_open_files(len(self.device_ids))
         # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
         if self._with_ot2:
             await self._spawn_ot2(stack)
         if self._with_ot2_robot_api:
             await self._spawn_ot2_robot_api(stack)
         await self._start_broker(stack)
-        for device_id in self.device_ids:
-            await self._start_device(stack, device_id)
+        # Boards boot boot_concurrency at a time, each into its own exit stack (its board stopped
+        # before its client and link); on exit all are stopped at once. After a failed boot no
+        # further board starts, the ones booting finish, and the first failure is raised.
+        device_stacks: list[AsyncExitStack] = []
+        failures: list[Exception] = []
+        gate = asyncio.Semaphore(self.boot_concurrency)
+
+        async def stop_devices() -> None:
+            outcomes = await asyncio.gather(*(s.aclose() for s in device_stacks), return_exceptions=True)
+            errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if errors:
+                raise errors[0]
+
+        async def boot(device_id: str) -> None:
+            async with gate:
+                if failures:
+                    return
+                device_stack = AsyncExitStack()
+                device_stacks.append(device_stack)
+                try:
+                    await self._start_device(device_stack, device_id)
+                except Exception as e:
+                    failures.append(e)
+
+        stack.push_async_callback(stop_devices)
+        await asyncio.gather(*(boot(device_id) for device_id in self.device_ids))
+        if failures:
+            if len(failures) > 1:
+                failures[0].add_note(f"({len(failures) - 1} more board(s) failed to boot as well)")
+            raise failures[0]
         if self._ot2_twin is not None:
             await self._connect_ot2(stack, self._ot2_twin)
         if self._ot2_robot_api_twin is not None:
@@ -325,10 +376,11 @@ class TwinLab:
         assert self.work_dir is not None and self.broker_address is not None
         on_hazard = self._on_hazard
         mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
+        index = self.device_ids.index(device_id)  # seeds by position, whatever order boards boot in
         if self._with_links:
             # The device reaches the broker only through its own network twin, where faults act.
             link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
-                               seed=self.seed + len(self._links))
+                               seed=self.seed + index)
             await stack.enter_async_context(link)
             self._links[device_id] = link
             mqtt_host, mqtt_port = link.host, link.port
@@ -338,7 +390,7 @@ class TwinLab:
             firmware_dir=self.firmware_dir,
             device_config=self._device_config(device_id, mqtt_host, mqtt_port),
             work_dir=self.work_dir / device_id,
-            seed=self.seed + len(self._boards),
+            seed=self.seed + index,
             clock=self.clock,
             on_output=self._output_of(device_id),
             on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
