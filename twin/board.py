@@ -285,9 +285,6 @@ class SimulatedBoard:
         env[BOARD_PROFILE_ENV] = self.profile.name
         # Like the board's sys.path ['', '.frozen', '/lib'], with the shims ahead of .frozen.
         env["MICROPYPATH"] = f"{self.flash_dir}:{SHIM_DIR}:.frozen:{self.flash_dir / 'lib'}"
-        # The unix port says sys.platform == "linux": this says which board the VM simulates
-        # (labtwin flash checks it where a real board's sys.platform would say rp2 or esp32).
-        env["LABTWIN_BOARD_PROFILE"] = self.profile.name
         return env
 
     async def _spawn_console_vm(self, argv: list[str], cause: int | None) -> asyncio.subprocess.Process:
