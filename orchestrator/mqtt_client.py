@@ -275,7 +275,7 @@ class AsyncMQTTOrchestratorClient:
             if self._client is None:
                 raise BrokerUnavailable(
                     f"task {task!r} on device {self.device_id!r}: no connection to MQTT broker "
-                    f"{self.broker_host}:{self.broker_port} for the whole {limit:g} s timeout "
+                    f"{self.broker_host}:{self.broker_port} when the {limit:g} s timeout ran out "
                     f"(request_id {command.request_id}); is the broker running?") from None
             if self._status is not None and not self._status.online:
                 raise DeviceOffline(

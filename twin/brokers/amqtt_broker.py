@@ -167,35 +167,12 @@ logger = logging.getLogger(__name__)
 
 
 @functools.cache
-class _SnapshotDict(dict):  # type: ignore[type-arg]
-    """A dict whose iteration walks a copy, so it may change while a loop over it awaits.
-
-    amqtt 0.12.1 loops over its subscriptions with awaits inside the loop (when a client
-    connects, when it delivers a message, when a client leaves); a client subscribing or leaving
-    meanwhile made the loop raise "dictionary changed size during iteration", failing that
-    client's connect or dropping that message ("messages not broadcasted").
-    """
-
-    def __iter__(self) -> Any:
-        return iter(list(dict.keys(self)))
-
-    def keys(self) -> Any:
-        return list(dict.keys(self))
-
-    def values(self) -> Any:
-        return list(dict.values(self))
-
-    def items(self) -> Any:
-        return list(dict.items(self))
-
-
 def _closing_broker_class() -> type[Any]:
     """amqtt's Broker, but every client connection's writer is closed once amqtt is done with it.
 
     amqtt 0.12.1 returns from some error paths (a client that closes before sending CONNECT,
     as a network twin does when it drops a link) without closing the writer, which leaks the
-    socket until garbage collection (a ResourceWarning). Its subscriptions are a
-    :class:`_SnapshotDict`. Built lazily: amqtt is a slow import.
+    socket until garbage collection (a ResourceWarning). Built lazily: amqtt is a slow import.
     """
     from amqtt.broker import Broker
 
@@ -203,8 +180,6 @@ def _closing_broker_class() -> type[Any]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.client_writers: set[asyncio.StreamWriter] = set()
-            self._subscriptions = _SnapshotDict()
-
 
         async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                    listener_name: str) -> None:
