@@ -104,6 +104,15 @@ class RestartEffectsReport:
         return self._attribution()[0]
 
     @property
+    def silently_lost(self) -> int:
+        """Successful calls whose dose never happened: a loss the caller could not know of."""
+        lost = 0
+        for key, edges in self.edges.items():
+            ok = [c for c in self.calls if (c.device_id, c.pin) == key and c.outcome == "ok"]
+            lost += sum(not any(c.started <= t <= c.ended for t in edges) for c in ok)
+        return lost
+
+    @property
     def duplicated(self) -> int:
         """Doses beyond one per call."""
         return self._attribution()[1]
@@ -121,7 +130,8 @@ class RestartEffectsReport:
             f"broker {self.broker}: {self.restarts} restart(s), outage median "
             f"{statistics.median(self.outage_s) * 1000 if self.outage_s else 0:.0f} ms",
             f"  {len(self.calls)} dispense calls, failed: {failed}",
-            f"  {self.doses} doses counted on the board models: lost {self.lost}, duplicated {self.duplicated}",
+            f"  {self.doses} doses counted on the board models: lost {self.lost} "
+            f"({self.silently_lost} of them by a call that succeeded), duplicated {self.duplicated}",
             f"  {self.duplicates_absorbed} repeated deliveries absorbed by the firmware's request_id dedup",
         ]
         if latencies:

@@ -29,12 +29,13 @@ CONFIGURATIONS = [
 def _check(report: RestartEffectsReport, restarts: int) -> None:
     lines = "\n".join(report.summary_lines())
     assert report.restarts == restarts, lines
-    assert (report.lost, report.duplicated) == (0, 0), lines
-    assert report.doses == len(report.calls), lines
+    # On every broker: a call that succeeded dosed exactly once, and nothing ever dosed twice.
+    assert (report.silently_lost, report.duplicated) == (0, 0), lines
     if not report.broker.startswith("amqtt"):
-        # amqtt 0.12.1 can fail a reconnecting client and drop a message when several (re)subscribe at
-        # once (README, "Reliability"): calls may then fail, but each one still doses exactly once.
-        assert not report.failed, lines
+        assert not report.failed and report.lost == 0, lines
+        assert report.doses == len(report.calls), lines
+    # amqtt 0.12.1 drops messages when clients reconnect at once (README, "Known broker limitations"):
+    # calls may fail there, and a failed call's dose may be missing, which its caller was told.
 
 
 @pytest.mark.parametrize(("broker", "persistence"), CONFIGURATIONS)
@@ -76,9 +77,9 @@ def test_one_dose_per_successful_call_is_neither_lost_nor_duplicated() -> None:
     assert (report.lost, report.duplicated, report.doses) == (0, 0, 2)
 
 
-def test_a_successful_call_without_a_dose_in_its_window_is_lost() -> None:
+def test_a_successful_call_without_a_dose_in_its_window_is_lost_silently() -> None:
     report = _report([(0, 1, "ok"), (1, 2, "ok")], [0.5])
-    assert (report.lost, report.duplicated) == (1, 0)
+    assert (report.lost, report.silently_lost, report.duplicated) == (1, 1, 0)
 
 
 def test_a_second_dose_in_a_window_or_an_unexplained_one_is_duplicated() -> None:
@@ -90,7 +91,7 @@ def test_a_failed_call_may_dose_once_late_or_not_at_all() -> None:
     late = _report([(0, 1, "TaskTimeout"), (1, 2, "ok")], [1.2, 1.5])
     assert (late.lost, late.duplicated, dict(late.failed)) == (0, 0, {"TaskTimeout": 1})
     never = _report([(0, 1, "DeviceOffline"), (1, 2, "ok")], [1.5])
-    assert (never.lost, never.duplicated) == (1, 0)
+    assert (never.lost, never.silently_lost, never.duplicated) == (1, 0, 0)
 
 
 def test_a_failed_calls_late_dose_inside_the_next_calls_window_is_neither_lost_nor_duplicated() -> None:

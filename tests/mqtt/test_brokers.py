@@ -179,3 +179,26 @@ async def test_amqtt_client_connections_can_be_reset_when_shutdown_is_abandoned(
                 async with asyncio.timeout(5):
                     async for _ in client.messages:
                         pass
+
+
+async def test_an_abandoned_amqtt_shutdown_leaves_no_task_behind(monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # amqtt 0.12.1's shutdown() can hang; the runner gives up on it after a bound. Its broadcast loop
+    # and session monitor must not outlive it (the autouse leak check fails the test if they do).
+    from twin.brokers import amqtt_broker
+
+    async def hang() -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(amqtt_broker, "_SHUTDOWN_TIMEOUT_S", 0.2)
+    broker = AmqttBroker()
+    await broker.start()
+    async with aiomqtt.Client(broker.host, broker.port, identifier="hang-probe") as client:
+        await client.subscribe("probe/#")
+        monkeypatch.setattr(broker._broker, "shutdown", hang)
+        await broker.stop()
+        with pytest.raises(aiomqtt.MqttError):  # reset, not left on a half-dead broker
+            async with asyncio.timeout(5):
+                async for _ in client.messages:
+                    pass
+    assert "did not shut down within 0.2 s" in caplog.text

@@ -196,6 +196,15 @@ def _closing_broker_class() -> type[Any]:
             for writer in list(self.client_writers):
                 writer.transport.abort()
 
+        async def cancel_background_tasks(self) -> None:
+            """End the broadcast loop and the session monitor that a hung shutdown left running."""
+            # amqtt's own way to end the broadcast loop, which also ends the broadcast it awaits.
+            await self._shutdown_broadcast_loop()
+            monitor = self._session_monitor_task
+            if monitor is not None:
+                monitor.cancel()
+                await asyncio.wait([monitor], timeout=_SHUTDOWN_TIMEOUT_S)
+
     return ClosingBroker
 
 
@@ -279,8 +288,10 @@ class AmqttBroker(LoopbackBroker):
                         await broker.shutdown()
                 except TimeoutError:
                     # amqtt 0.12.1 can hang here when a packet lands as a session is cancelled.
-                    # Reset its clients, or they would keep talking to a half-dead broker.
+                    # Reset its clients, or they would keep talking to a half-dead broker, and end
+                    # its background loops, or they would outlive it.
                     broker.abort_client_connections()
+                    await broker.cancel_background_tasks()
                     logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it "
                                    "and reset its client connections", self.port, _SHUTDOWN_TIMEOUT_S)
         finally:
