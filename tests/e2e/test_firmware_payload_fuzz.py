@@ -502,42 +502,23 @@ async def test_fuzzed_payloads_at_scale(lab: TwinLab, capsys):
 
 # --- regression: max-size payloads on a fragmented heap ----------------------------------------
 
+HEAP_FRAGMENTER = Path(__file__).resolve().parents[1] / "mqtt" / "vm_scripts" / "heap_fragmenter.py"
 FRAGMENT_TASK = '''
 # Test-only task (tests/e2e/test_firmware_payload_fuzz.py): fragment the heap for good.
-import gc
-
+import heap_fragmenter
 from task_registry import task
-
-_kept = []
 
 
 @task(params={"gap": int, "size": int}, doc="test: fragment the heap; can size bytes still be allocated?")
 def fragment(gap, size):
-    # First fit fills the heap with gap-byte placeholders in address order; freeing every other one
-    # leaves about half the free heap in holes of under 3 gaps, each between two kept placeholders.
-    gc.collect()
-    held = [None] * (gc.mem_free() // gap + 1)
-    n = 0
-    try:
-        while n < len(held):
-            held[n] = bytearray(gap)
-            n += 1
-    except MemoryError:
-        pass
-    for i in range(1, n, 2):
-        held[i] = None
-    _kept.append(held)
-    gc.collect()
-    try:
-        fits = len(bytearray(size)) == size
-    except MemoryError:
-        fits = False
-    return {"free": gc.mem_free(), "fits": fits}
+    free, fits = heap_fragmenter.fragment(gap, size)
+    return {"free": free, "fits": fits}
 '''
 
 
 def fragment_firmware(tmp_path: Path) -> Path:
-    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", {"fragment_task": FRAGMENT_TASK})
+    modules = {"heap_fragmenter": HEAP_FRAGMENTER.read_text(encoding="utf-8"), "fragment_task": FRAGMENT_TASK}
+    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", modules)
 
 
 @pytest.fixture(params=["amqtt", pytest.param("mosquitto", marks=[

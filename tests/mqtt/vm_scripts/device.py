@@ -29,6 +29,8 @@ import mqtt_client  # noqa: E402
 gc.collect()
 print("HEAP import", gc.mem_alloc() - HEAP0)
 
+import heap_fragmenter  # noqa: E402  (a test helper: not counted in the client's import heap)
+
 host = sys.argv[1]
 port = int(sys.argv[2])
 cid = sys.argv[3]
@@ -72,26 +74,8 @@ client = mqtt_client.MQTTClient(
 
 
 def fragment(gap, size):
-    # First fit fills the heap with gap-byte placeholders in address order; freeing every other one
-    # leaves about half the free heap in holes of under 3 gaps, each between two kept placeholders.
-    gc.collect()
-    held = [None] * (gc.mem_free() // gap + 1)
-    n = 0
-    try:
-        while n < len(held):
-            held[n] = bytearray(gap)
-            n += 1
-    except MemoryError:
-        pass
-    for i in range(1, n, 2):
-        held[i] = None
-    state["fragments"] = held
-    gc.collect()
-    try:
-        fits = len(bytearray(size)) == size
-    except MemoryError:
-        fits = False
-    return gc.mem_free(), int(fits)
+    free, fits = heap_fragmenter.fragment(gap, size)
+    return free, int(fits)
 
 
 async def bench(n):
