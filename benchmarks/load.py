@@ -387,7 +387,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float,
                         help="seconds between a board's task starts (default 0: back to back; 1 with --find-max)")
     parser.add_argument("--boot-concurrency", type=int, default=16,
-                        help="boards booting at once (default 16; amqtt always boots one at a time)")
+                        help="boards booting at once (default 16)")
     parser.add_argument("--find-max", action="store_true", help="grow the board count until a step fails")
     parser.add_argument("--steps", default="100,200,400,700,1000", help="board counts for --find-max")
     args = parser.parse_args(argv)

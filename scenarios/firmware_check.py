@@ -325,8 +325,8 @@ class _Prober:
             if "MemoryError" in line:
                 out_of_memory.set()
 
-        # Each probe is a whole lab with its own embedded broker: amqtt 0.12.1 is not safe with many
-        # devices connecting and leaving one broker at once.
+        # Each probe is a whole lab with its own embedded broker, so a probe that ran out of memory
+        # leaves nothing (a retained status, a half-open session) behind for the next one.
         lab = TwinLab(devices=[device_id], board=profile.name, firmware_dir=firmware_dir,
                       work_dir=self.work_dir / device_id, timeout=self.timeout, boot_timeout=self.boot_timeout,
                       on_output=on_output, on_hazard=lambda _device, hazard: hazards.add(hazard.message),

@@ -17,8 +17,7 @@ the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engin
 
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
 it stops on exit, even when start-up fails half-way: the boards (each before its orchestrator
-client and network twin) before the broker. Boards boot ``boot_concurrency`` at a time (one at
-a time on the embedded amqtt, which fails clients that connect or leave at once).
+client and network twin) before the broker. Boards boot ``boot_concurrency`` at a time.
 """
 
 from __future__ import annotations
@@ -273,14 +272,9 @@ class TwinLab:
         # Boards boot boot_concurrency at a time, each into its own exit stack (its board stopped
         # before its client and link); on exit all are stopped at once. After a failed boot no
         # further board starts, the ones booting finish, and the first failure is raised.
-        # amqtt 0.12.1 loops over its subscriptions with awaits in the loop, both while it accepts a
-        # client and while it delivers a message, so a client subscribing or leaving meanwhile makes
-        # that fail ("dictionary changed size during iteration"): on the embedded broker boards
-        # boot one at a time and stop one at a time, in reverse order.
-        one_at_a_time = self._broker_choice == "amqtt"
         device_stacks: list[AsyncExitStack] = []
         failures: list[Exception] = []
-        gate = asyncio.Semaphore(1 if one_at_a_time else self.boot_concurrency)
+        gate = asyncio.Semaphore(self.boot_concurrency)
 
         async def stop_devices() -> None:
             outcomes = await asyncio.gather(*(s.aclose() for s in device_stacks), return_exceptions=True)
@@ -293,10 +287,7 @@ class TwinLab:
                 if failures:
                     return
                 device_stack = AsyncExitStack()
-                if one_at_a_time:
-                    stack.push_async_callback(device_stack.aclose)
-                else:
-                    device_stacks.append(device_stack)
+                device_stacks.append(device_stack)
                 try:
                     await self._start_device(device_stack, device_id)
                 except Exception as e:

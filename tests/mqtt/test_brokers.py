@@ -14,7 +14,7 @@ import aiomqtt
 import pytest
 
 from labtwin.errors import BrokerUnavailable
-from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from twin.brokers import AmqttBroker, DeviceAcl, MosquittoBroker, mosquitto_available
 from twin.brokers import mosquitto_broker
 from twin.brokers._base import LoopbackBroker
 
@@ -202,3 +202,54 @@ async def test_an_abandoned_amqtt_shutdown_leaves_no_task_behind(monkeypatch: py
                 async for _ in client.messages:
                     pass
     assert "did not shut down within 0.2 s" in caplog.text
+
+
+async def test_amqtt_brokers_in_one_process_keep_their_own_subscriptions() -> None:
+    # Two embedded brokers once shared one subscriptions dict (a cache on the wrong definition), so
+    # starting the second cleared the first's subscriptions and it delivered nothing.
+    async with AmqttBroker() as first, AmqttBroker() as second:
+        async with aiomqtt.Client(first.host, first.port) as on_first:
+            await on_first.subscribe("only/first", qos=1)
+            await second.restart()
+            async with aiomqtt.Client(second.host, second.port) as on_second:
+                await on_second.publish("only/first", b"to the second broker", qos=1)
+                await on_first.publish("only/first", b"to the first broker", qos=1)
+                async with asyncio.timeout(3):
+                    message = await anext(aiter(on_first.messages))
+                assert message.payload == b"to the first broker"
+            assert set(first._broker.subscriptions) == {"only/first"}
+            assert set(second._broker.subscriptions) == set()
+
+
+async def test_amqtt_delivers_every_message_while_boards_come_and_go_at_once() -> None:
+    # amqtt 0.12.1 walks its subscriptions with awaits inside the loops (a connect pushing retained
+    # statuses, a delivery checking the ACL, a leave). Unpatched, boards booting at once (a board and
+    # its orchestrator client each) failed to connect or lost a message to "dictionary changed size
+    # during iteration", and a subscriber leaving mid-delivery made the next one on its filter miss it.
+    boards, rounds = 24, 8
+    users = {"orchestrator": "o-secret", **{f"board-{i}": f"b-{i}" for i in range(boards)}}
+    async with AmqttBroker(users=users, acl=DeviceAcl()) as broker:
+        def client(user: str, identifier: str) -> aiomqtt.Client:
+            return aiomqtt.Client(broker.host, broker.port, username=user, password=users[user],
+                                  identifier=identifier, timeout=5)
+
+        async def board_boots(index: int, round_: int) -> None:
+            user, online = f"board-{index}", f"online {round_}".encode()
+            async with client("orchestrator", f"orchestrator-{index}-{round_}") as orchestrator:
+                await orchestrator.subscribe(f"ot2/{user}/status", qos=1)
+                await orchestrator.subscribe(f"ot2/{user}/result", qos=1)
+                async with client(user, f"{user}-{round_}") as board:
+                    await board.subscribe(f"ot2/{user}/command", qos=1)
+                    await board.publish(f"ot2/{user}/status", online, qos=1, retain=True)
+                    async with asyncio.timeout(5):
+                        async for message in orchestrator.messages:
+                            if message.payload == online and not message.retain:
+                                break
+
+        async def board_boots_again_and_again(index: int) -> None:
+            for round_ in range(rounds):
+                await board_boots(index, round_)
+
+        async with asyncio.TaskGroup() as boots:  # a failure cancels the others
+            for index in range(boards):
+                boots.create_task(board_boots_again_and_again(index))

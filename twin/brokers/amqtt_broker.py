@@ -166,13 +166,38 @@ _SHUTDOWN_TIMEOUT_S = 5.0
 logger = logging.getLogger(__name__)
 
 
+class _SnapshotDict(dict):  # type: ignore[type-arg]
+    """A dict whose loops walk a copy, so it may change while a loop over it awaits.
+
+    amqtt 0.12.1 loops over its subscriptions with awaits inside the loops (when a client
+    connects, when it delivers a message, when a client leaves); a client subscribing or leaving
+    meanwhile made the loop raise "dictionary changed size during iteration", failing that
+    client's connect or dropping that message ("messages not broadcasted").
+    """
+
+    def __iter__(self) -> Any:
+        return iter(list(dict.keys(self)))
+
+    def keys(self) -> Any:
+        return list(dict.keys(self))
+
+    def values(self) -> Any:
+        return list(dict.values(self))
+
+    def items(self) -> Any:
+        # The subscriber lists too: delivery walks one with awaits inside, and a client leaving
+        # meanwhile pops from it, which shifted the rest and skipped a subscriber.
+        return [(topic_filter, list(subscribers)) for topic_filter, subscribers in dict.items(self)]
+
+
 @functools.cache
 def _closing_broker_class() -> type[Any]:
     """amqtt's Broker, but every client connection's writer is closed once amqtt is done with it.
 
     amqtt 0.12.1 returns from some error paths (a client that closes before sending CONNECT,
     as a network twin does when it drops a link) without closing the writer, which leaks the
-    socket until garbage collection (a ResourceWarning). Built lazily: amqtt is a slow import.
+    socket until garbage collection (a ResourceWarning). Its subscriptions are a
+    :class:`_SnapshotDict`. Built lazily: amqtt is a slow import.
     """
     from amqtt.broker import Broker
 
@@ -180,6 +205,7 @@ def _closing_broker_class() -> type[Any]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.client_writers: set[asyncio.StreamWriter] = set()
+            self._subscriptions = _SnapshotDict()  # its own: amqtt's loops over it may await
 
         async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                    listener_name: str) -> None:
