@@ -309,13 +309,17 @@ class AmqttBroker(LoopbackBroker):
                 for server in broker._servers.values():
                     if server.instance is not None:
                         server.instance.close()
+                # Then reset every client, as a dying broker process would. amqtt's shutdown() could
+                # hang when a packet reached a client handler just as it cancelled that handler's
+                # reader (docs/faults.md); with every connection reset first none can, and the
+                # clients see a crash: no wills (Mosquitto sends them on a clean shutdown).
+                broker.abort_client_connections()
                 try:
                     async with asyncio.timeout(_SHUTDOWN_TIMEOUT_S):
                         await broker.shutdown()
                 except TimeoutError:
-                    # amqtt 0.12.1 can hang here when a packet lands as a session is cancelled.
-                    # Reset its clients, or they would keep talking to a half-dead broker, and end
-                    # its background loops, or they would outlive it.
+                    # Not seen since the reset above, kept as a bound: end its background loops, or
+                    # they would outlive it, and reset clients that connected meanwhile.
                     broker.abort_client_connections()
                     await broker.cancel_background_tasks()
                     logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it "
