@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -142,3 +143,69 @@ def test_module_serves_health_over_loopback(tmp_path: Path):
         assert response.json()["robot_model"] == "OT-2 Standard"
         assert_version_headers(response, CURRENT_API_VERSION)
     print(f"robot API process ready after {startup_s:.2f} s")
+
+
+# --- found by schemathesis (test_openapi_stateful.py) ----------------------------------------------
+
+@pytest.mark.parametrize("method,path,allowed", [
+    ("OPTIONS", "/runs/some-run", "DELETE, GET, PATCH"),
+    ("PUT", "/runs/some-run", "DELETE, GET, PATCH"),
+    ("DELETE", "/runs", "GET, POST"),
+    ("PUT", "/runs/some-run/commands", "GET, POST"),
+    ("POST", "/protocols/some-protocol", "DELETE, GET"),
+    ("DELETE", "/robot/lights", "GET, POST"),
+])
+async def test_a_405_allows_every_method_the_path_serves(robot: httpx.AsyncClient, method: str, path: str,
+                                                         allowed: str):
+    # Starlette's own Allow named only the first route matching the path (GET for /runs/{runId}).
+    response = await robot.request(method, path, headers=LATEST)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    if path.startswith("/robot/"):
+        assert set(response.json()) == {"message", "errorCode"}
+    else:
+        assert response.json()["errors"][0]["id"] == "MethodNotAllowed"
+
+
+@pytest.mark.parametrize("value,status", [("3_0", 422), ("٣", 422), ("0x8", 422), ("3.0", 422), ("+3", 200),
+                                          ("03", 200), ("-1", 400), ("0", 400), ("+1", 400)])
+async def test_the_version_is_an_ascii_integer(robot: httpx.AsyncClient, value: str, status: int):
+    # int() took Python's spellings too: "3_0" was served as version 30.
+    response = await robot.get("/robot/lights", headers={"Opentrons-Version": value.encode()})
+    assert response.status_code == status, response.text
+
+
+async def test_the_documented_version_pattern_is_what_is_served(robot: httpx.AsyncClient):
+    spec = (await robot.get("/openapi.json", headers=LATEST)).json()
+    [header] = [p for p in spec["paths"]["/runs"]["get"]["parameters"] if p["name"] == "Opentrons-Version"]
+    pattern = re.compile(header["schema"]["pattern"])
+    for value in ["*", "2", "8", "9", "10", "123", "+4", "002", "0", "1", "01", "-2", "", "x", "2x", "**", "3_0"]:
+        served = (await robot.get("/robot/lights", headers={"Opentrons-Version": value})).status_code == 200
+        assert served == bool(pattern.fullmatch(value)), value
+
+
+async def test_the_document_says_what_the_routes_refuse(robot: httpx.AsyncClient):
+    """Schema-valid requests were refused: a pipette homed without its mount, a run made current again, an
+    unknown action. The document now says so, and a JSON 0 no longer passes for false."""
+    schemas = (await robot.get("/openapi.json", headers=LATEST)).json()["components"]["schemas"]
+    assert schemas["HomePipette"]["required"] == ["target", "mount"]
+    assert schemas["RunUpdate"]["properties"]["current"]["const"] is False
+    assert schemas["ActionCreate"]["properties"]["actionType"]["enum"] == ["play", "pause", "stop"]
+    for body in ({"target": "pipette"}, {"target": "pipette", "mount": None}, {"target": "gantry"}):
+        response = await robot.post("/robot/home", headers=LATEST, json=body)
+        assert response.status_code == 422 and set(response.json()) == {"message", "errorCode"}
+    for current in (True, 0, "false", None):
+        response = await robot.patch("/runs/any", headers=LATEST, json={"data": {"current": current}})
+        assert response.status_code == 422, current
+    response = await robot.post("/runs/any/actions", headers=LATEST, json={"data": {"actionType": "resume"}})
+    assert response.status_code == 422
+
+
+async def test_the_document_declares_the_version_headers_of_every_response(robot: httpx.AsyncClient):
+    # So that schemathesis' response_headers_conformance has something to check on every response.
+    spec = (await robot.get("/openapi.json", headers=LATEST)).json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                declared = set(response["headers"])
+                assert {"Opentrons-Version", "Opentrons-Min-Version"} <= declared, (path, method, status)

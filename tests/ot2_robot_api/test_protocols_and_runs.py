@@ -155,6 +155,15 @@ def test_a_new_run_replaces_a_finished_current_run(client: RobotApiClient):
     assert "current" not in client.http.get("/runs").json()["links"]
 
 
+@pytest.mark.parametrize("current", [0, 0.0, "false", True, None])
+def test_only_a_json_false_dismisses_a_run(client: RobotApiClient, current: object):
+    # Found by schemathesis: pydantic took a JSON 0 for false (0 == False), and the run was dismissed.
+    run = client.create_run()
+    response = client.http.patch(f"/runs/{run['id']}", json={"data": {"current": current}})
+    assert response.status_code == 422, response.text
+    assert client.run(run["id"])["current"] is True
+
+
 def test_live_run_takes_setup_commands_while_idle(client: RobotApiClient):
     run = client.create_run()
     assert [labware["id"] for labware in run["labware"]] == ["fixedTrash"]

@@ -7,12 +7,13 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from twin.ot2_robot_api import control_routes, hardware_routes, health, lights, protocol_routes, run_routes
 from twin.ot2_robot_api.faults import RobotFaults
@@ -23,6 +24,9 @@ from twin.ot2_robot_api.robot import RobotSettings, SimulatedOT2
 from twin.ot2_robot_api.run_store import RunStore
 from twin.ot2_robot_api.versioning import (
     CURRENT_API_VERSION,
+    MIN_API_VERSION,
+    MIN_VERSION_HEADER,
+    SERVED_VERSION_PATTERN,
     VERSION_HEADER,
     ApiVersionMiddleware,
 )
@@ -36,7 +40,9 @@ DEFAULT_ROBOT_SERIAL = "OT2LABTWIN000001"
 def _declare_version_header(
     opentrons_version: Annotated[str, Header(alias=VERSION_HEADER, description=(
         f"The HTTP API version the client speaks: an integer >= 2, or '*' for the latest "
-        f"({CURRENT_API_VERSION})"))],
+        f"({CURRENT_API_VERSION})"),
+        # In the document only: the middleware is what enforces it (and answers 400 below version 2).
+        json_schema_extra={"pattern": SERVED_VERSION_PATTERN})],
 ) -> None:
     """Puts the header into the OpenAPI spec; :class:`ApiVersionMiddleware` already enforced it."""
 
@@ -90,7 +96,32 @@ def create_app(*, robot_name: str = "labtwin-ot2", robot_serial: str = DEFAULT_R
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(ApiVersionMiddleware)
+    _document_version_headers(app)
     return app
+
+
+_VERSION_RESPONSE_HEADERS = {
+    VERSION_HEADER: {"description": "The API version the request was served as", "required": True,
+                     "schema": {"type": "integer", "minimum": MIN_API_VERSION, "maximum": CURRENT_API_VERSION}},
+    MIN_VERSION_HEADER: {"description": "The oldest API version this robot serves", "required": True,
+                         "schema": {"type": "integer", "const": MIN_API_VERSION}},
+}
+
+
+def _document_version_headers(app: FastAPI) -> None:
+    """Declare the version headers every response carries (:class:`ApiVersionMiddleware`) in the document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for item in document["paths"].values():
+                for operation in item.values():
+                    for response in operation["responses"].values():
+                        response.setdefault("headers", {}).update(_VERSION_RESPONSE_HEADERS)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -110,5 +141,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     # FastAPI's own 404/405 for unknown routes and methods, answered in the robot's shapes.
     error_id = {404: "RouteNotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return error_response(request.url.path, exc.status_code, error_id=error_id, title=str(exc.detail),
-                          detail=str(exc.detail), headers=exc.headers)
+                          detail=str(exc.detail), headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+"""The methods a 405's ``Allow`` may name (the ones routes are declared with)."""
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path, for a 405's ``Allow``.
+
+    Starlette's own 405 names only the first route that matched the path (``GET`` for ``/runs/{runId}``, which
+    ``PATCH`` and ``DELETE`` routes serve too); included routers are routes too, so each method is tried on all.
+    """
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    return ", ".join(allowed)
+

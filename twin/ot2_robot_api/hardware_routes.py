@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from twin.ot2_robot_api.responses import ApiError, error_responses
@@ -64,9 +64,21 @@ async def get_modules(request: Request) -> dict[str, Any]:
     return {"data": modules, "meta": {"cursor": 0, "totalLength": len(modules)}}
 
 
-class HomeRequest(BaseModel):
-    target: Literal["robot", "pipette"]
-    mount: Literal["left", "right"] | None = None
+class HomeRobot(BaseModel):
+    """Home the gantry."""
+
+    target: Literal["robot"]
+
+
+class HomePipette(BaseModel):
+    """Home one mount's pipette."""
+
+    target: Literal["pipette"]
+    mount: Literal["left", "right"]
+
+
+# A union on target, so that the document says what the route takes: a pipette's mount is required.
+HomeRequest = Annotated[HomeRobot | HomePipette, Field(discriminator="target")]
 
 
 @router.post("/robot/home", summary="Home the robot or one pipette",
@@ -77,9 +89,7 @@ async def home(request: Request, body: HomeRequest) -> dict[str, str]:
     current = runs.current()
     if current is not None and current.engine.has_started and not current.engine.is_terminal:
         raise ApiError(409, "RobotBusy", "Robot Busy", f"run {current.id} is {current.engine.status}")
-    if body.target == "pipette":
-        if body.mount is None:
-            raise ApiError(422, "InvalidRequest", "Invalid Request", "homing a pipette needs its mount")
+    if isinstance(body, HomePipette):
         await _robot(request).home(body.mount)
         return {"message": f"Homing pipette on {body.mount} mount."}
     await _robot(request).home()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from twin.ot2_robot_api.protocol_store import ProtocolStore
 from twin.ot2_robot_api.responses import ApiError, error_responses
-from twin.ot2_robot_api.run_store import Run, RunStore
+from twin.ot2_robot_api.run_store import ActionType, Run, RunStore
 
 __all__ = ["router"]
 
@@ -31,7 +31,16 @@ class RunCreateRequest(BaseModel):
 
 
 class RunUpdate(BaseModel):
-    current: bool
+    # Only false: a run can be dismissed, not made current again (the document says so, not just the route).
+    current: Literal[False]
+
+    @field_validator("current", mode="before")
+    @classmethod
+    def _a_json_boolean(cls, value: Any) -> Any:
+        # pydantic's Literal[False] also takes 0 (0 == False): a JSON 0 must not quietly dismiss a run.
+        if not isinstance(value, bool):
+            raise ValueError("must be the JSON boolean false")
+        return value
 
 
 class RunUpdateRequest(BaseModel):
@@ -39,7 +48,7 @@ class RunUpdateRequest(BaseModel):
 
 
 class ActionCreate(BaseModel):
-    actionType: str = Field(description="play, pause or stop")
+    actionType: ActionType = Field(description="play, pause or stop")
 
 
 class ActionCreateRequest(BaseModel):
@@ -91,9 +100,7 @@ async def get_run(request: Request, runId: str) -> dict[str, Any]:  # noqa: N803
 
 @router.patch("/runs/{runId}", summary="Update a run (dismiss it)")
 async def update_run(request: Request, runId: str, body: RunUpdateRequest) -> dict[str, Any]:  # noqa: N803
-    """``current: false`` dismisses the run (409 while it is active); ``current: true`` is refused."""
-    if body.data.current:
-        raise ApiError(422, "InvalidRequest", "Invalid Request", "a run can only be made not current")
+    """``current: false`` dismisses the run (409 while it is active); ``current: true`` is refused (422)."""
     return _one(await _runs(request).dismiss(runId))
 
 

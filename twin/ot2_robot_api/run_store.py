@@ -20,7 +20,7 @@ from twin.ot2_robot_api.responses import ApiError
 from twin.ot2_robot_api.robot import SimulatedOT2
 from twin.ot2_robot_api.run_engine import RunEngine
 
-__all__ = ["ACTION_TYPES", "MAX_RUNS", "Run", "RunStore"]
+__all__ = ["ACTION_TYPES", "MAX_RUNS", "ActionType", "Run", "RunStore"]
 
 MAX_RUNS = 20
 """Runs kept; creating more deletes the oldest one that is not current."""

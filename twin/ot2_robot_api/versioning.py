@@ -15,6 +15,7 @@ handler or 404 can forget the check or the headers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twin.ot2_robot_api.responses import error_response
 
 __all__ = ["CONTROL_PATH_PREFIX", "CURRENT_API_VERSION", "LATEST_VERSION_ALIAS", "MIN_API_VERSION", "MIN_VERSION_HEADER",
-           "VERSION_HEADER", "ApiVersionMiddleware", "VersionRejected", "negotiate_version",
+           "SERVED_VERSION_PATTERN", "VERSION_HEADER", "ApiVersionMiddleware", "VersionRejected", "negotiate_version",
            "version_headers"]
 
 VERSION_HEADER = "Opentrons-Version"
@@ -37,6 +38,11 @@ CONTROL_PATH_PREFIX = "/labtwin/"
 """The twin's own control routes (fault injection): not the robot's API, so not versioned."""
 MIN_API_VERSION = 2
 """Version 1 (no header at all) is the robot's pre-versioning API, which it no longer serves."""
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+"""An integer as a header spells it: ASCII digits, an optional sign (not Python's ``1_000``)."""
+SERVED_VERSION_PATTERN = r"^(\*|\+?0*([2-9]|[1-9][0-9]+))$"
+"""The header values that are served, for the OpenAPI document: ``*`` or an integer >= 2
+(:data:`MIN_API_VERSION`; the pattern spells out 2). Every other value is refused (400 or 422)."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +68,11 @@ def negotiate_version(raw: str | None) -> int:
     value = raw.strip()
     if value == LATEST_VERSION_ALIAS:
         return CURRENT_API_VERSION
-    try:
-        requested = int(value)
-    except ValueError:
+    if not _INTEGER.fullmatch(value):
         raise VersionRejected(422, "InvalidRequest", "Invalid Request",
                               f"Header {VERSION_HEADER} must be an integer or '{LATEST_VERSION_ALIAS}', "
-                              f"got {raw!r}") from None
+                              f"got {raw!r}")
+    requested = int(value)
     if requested < MIN_API_VERSION:
         raise VersionRejected(400, "OutdatedAPIVersion", "Requested HTTP API version no longer supported",
                               f"HTTP API version {requested} is no longer supported; the minimum is "
