@@ -217,7 +217,9 @@ def run_stateful(served: Served, scenarios: int, steps: int) -> None:
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None,
                               **kwargs: Any) -> None:
-            case.validate_response(response, checks=checks_for(case), transport_kwargs=kwargs or None)
+            # The recorder is where use_after_free and ensure_resource_availability look up earlier steps.
+            case.validate_response(response, checks=checks_for(case), transport_kwargs=kwargs or None,
+                                   recorder=self.recorder)
 
     DeviceStateMachine.run(settings=settings(max_examples=scenarios, stateful_step_count=steps, deadline=None,
                                              database=None, suppress_health_check=list(HealthCheck)))
