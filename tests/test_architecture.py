@@ -56,3 +56,14 @@ def test_firmware_has_no_annotations(path: Path):
                  if isinstance(n, ast.AnnAssign) or (isinstance(n, ast.arg) and n.annotation is not None)
                  or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.returns is not None)]
     assert not annotated, f"{path.name} has annotations on lines {annotated}"
+
+
+def test_test_modules_have_unique_names():
+    # The test folders are not packages, so pytest imports each module by its bare name: a second
+    # test_x.py (or helper) in another folder fails the whole run with "import file mismatch".
+    modules = [p for p in (REPO / "tests").rglob("*.py") if p.name != "conftest.py"]
+    modules += list((REPO / "scenarios").glob("test_*.py"))
+    by_name: dict[str, list[str]] = {}
+    for path in modules:
+        by_name.setdefault(path.stem, []).append(str(path.relative_to(REPO)))
+    assert not {name: paths for name, paths in by_name.items() if len(paths) > 1}

@@ -1,4 +1,4 @@
-"""Real values for schemathesis runs against the robot API twin (test_openapi_fuzz.py, test_openapi_stateful.py).
+"""Real values for schemathesis runs against the robot API twin (test_openapi_fuzz.py, test_openapi_every_check.py).
 
 Generated values alone mostly bounce off the first check (a random ``runId`` is a 404, a random upload is not
 a protocol), so hypothesis also gets to use real ones: ids that exist in the twin right now, real commands and

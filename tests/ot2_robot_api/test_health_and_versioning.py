@@ -145,7 +145,7 @@ def test_module_serves_health_over_loopback(tmp_path: Path):
     print(f"robot API process ready after {startup_s:.2f} s")
 
 
-# --- found by schemathesis (test_openapi_stateful.py) ----------------------------------------------
+# --- found by schemathesis (test_openapi_every_check.py) ----------------------------------------------
 
 @pytest.mark.parametrize("method,path,allowed", [
     ("OPTIONS", "/runs/some-run", "DELETE, GET, PATCH"),

@@ -8,7 +8,7 @@ schema-violating (negative) ones 2:1, with ``Opentrons-Version: *`` pinned so th
 version check and reach the route. An operation with nothing to vary (``GET /health``) is sent once.
 
 Generated values alone would mostly bounce off the first check, so hypothesis also gets to use real ones
-(robot_api_fuzzing.py, shared with test_openapi_stateful.py):
+(robot_api_fuzzing.py, shared with test_openapi_every_check.py):
 
 * before each request the test makes sure the twin has an idle current run (with one finished command)
   and an uploaded protocol; a generated ``runId``, ``protocolId``, ``analysisId`` or ``commandId`` may be
