@@ -166,14 +166,32 @@ _SHUTDOWN_TIMEOUT_S = 5.0
 logger = logging.getLogger(__name__)
 
 
+class _SnapshotList(list):  # type: ignore[type-arg]
+    """A topic filter's subscriber list whose loops walk a copy.
+
+    amqtt 0.12.1 delivers a message in a loop over this list with awaits inside; a client leaving
+    meanwhile pops from it, which shifted the rest and skipped the next subscriber. Only the lists
+    a loop actually walks get copied (a delivery walks those of the matching filters only).
+    """
+
+    def __iter__(self) -> Any:
+        return iter(list.copy(self))
+
+
 class _SnapshotDict(dict):  # type: ignore[type-arg]
-    """A dict whose loops walk a copy, so it may change while a loop over it awaits.
+    """Topic filter -> subscribers, whose loops walk a copy, so it may change while a loop awaits.
 
     amqtt 0.12.1 loops over its subscriptions with awaits inside the loops (when a client
     connects, when it delivers a message, when a client leaves); a client subscribing or leaving
     meanwhile made the loop raise "dictionary changed size during iteration", failing that
-    client's connect or dropping that message ("messages not broadcasted").
+    client's connect or dropping that message ("messages not broadcasted"). The subscriber lists
+    amqtt stores become :class:`_SnapshotList`.
     """
+
+    def __setitem__(self, topic_filter: str, subscribers: Any) -> None:
+        if type(subscribers) is list:
+            subscribers = _SnapshotList(subscribers)
+        dict.__setitem__(self, topic_filter, subscribers)
 
     def __iter__(self) -> Any:
         return iter(list(dict.keys(self)))
@@ -185,9 +203,7 @@ class _SnapshotDict(dict):  # type: ignore[type-arg]
         return list(dict.values(self))
 
     def items(self) -> Any:
-        # The subscriber lists too: delivery walks one with awaits inside, and a client leaving
-        # meanwhile pops from it, which shifted the rest and skipped a subscriber.
-        return [(topic_filter, list(subscribers)) for topic_filter, subscribers in dict.items(self)]
+        return list(dict.items(self))
 
 
 @functools.cache
