@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from robot_api_testkit import RobotApiClient, RobotApiProcess, robot_api_process
+from robot_api_testkit import RobotApiClient, RobotApiProcess, robot_api_client, robot_api_process
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,5 @@ def robot_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobotApiProc
 @pytest.fixture
 def client(robot_api: RobotApiProcess) -> Iterator[RobotApiClient]:
     """A client of the module's twin; whatever run the test left going is stopped afterwards."""
-    api = RobotApiClient(robot_api.url)
-    try:
+    with robot_api_client(robot_api.url) as api:
         yield api
-    finally:
-        api.finish_current_run()
-        api.close()

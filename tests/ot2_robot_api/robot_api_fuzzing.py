@@ -7,15 +7,17 @@ actions, and uploads whose files have names a protocol reader accepts.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hypothesis import strategies as st
-from robot_api_testkit import FAILING_PROTOCOL, OK_PROTOCOL, TERMINAL, RobotApiClient
+from robot_api_testkit import FAILING_PROTOCOL, OK_PROTOCOL, TERMINAL, RobotApiClient, RobotApiProcess
 from schemathesis.core.parameters import ParameterLocation
 from urllib3 import encode_multipart_formdata
 
 __all__ = ["BACKGROUND_FAILURES", "COMMANDS", "MAX_WAIT_MS", "MOSTLY", "PARENTS_FIRST", "UPLOAD_CONTENTS",
-           "UPLOAD_NAMES", "RealIds", "cap_the_wait", "upload_kwargs", "with_real_values"]
+           "UPLOAD_NAMES", "RealIds", "assert_nothing_failed_in_the_background", "cap_the_wait", "upload_kwargs",
+           "with_real_values"]
 
 MAX_WAIT_MS = 500
 """Cap on the ``timeout`` of ``POST /runs/{runId}/commands?waitUntilComplete=true``: a protocol command waits
@@ -172,3 +174,12 @@ def with_real_values(case: Any, ids: RealIds, data: st.DataObject) -> dict[str, 
     elif operation == ("POST", "/runs/{runId}/commands") and data.draw(MOSTLY, label="real command"):
         body.update(data.draw(st.sampled_from(COMMANDS), label="command"))
     return {}
+
+
+def assert_nothing_failed_in_the_background(twin: RobotApiProcess, api: RobotApiClient) -> None:
+    """The twin still answers, and its log shows no failure outside a request (a run's engine, an analysis),
+    which no response would show."""
+    assert api.http.get("/health").status_code == 200
+    time.sleep(0.2)  # let a last traceback reach the output
+    failures = [line for line in twin.output if line.startswith(BACKGROUND_FAILURES)]
+    assert not failures, "\n".join(twin.output)

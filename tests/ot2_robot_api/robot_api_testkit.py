@@ -166,3 +166,16 @@ class RobotApiClient:
             if run["status"] not in TERMINAL:
                 self.action(run["id"], "stop")
                 self.wait_for_status(run["id"], TERMINAL)
+
+
+@contextlib.contextmanager
+def robot_api_client(url: str) -> Iterator[RobotApiClient]:
+    """A client of the twin at ``url``; on exit the run still going, if any, is stopped and the client closed."""
+    api = RobotApiClient(url)
+    try:
+        yield api
+    finally:
+        try:
+            api.finish_current_run()
+        finally:
+            api.close()

@@ -41,12 +41,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 from robot_api_fuzzing import (
-    BACKGROUND_FAILURES,
     COMMANDS,
     PARENTS_FIRST,
     UPLOAD_CONTENTS,
     UPLOAD_NAMES,
     RealIds,
+    assert_nothing_failed_in_the_background,
     cap_the_wait,
     upload_kwargs,
     with_real_values,
@@ -57,6 +57,7 @@ from robot_api_testkit import (
     OK_PROTOCOL,
     RobotApiClient,
     RobotApiProcess,
+    robot_api_client,
     robot_api_process,
 )
 from schemathesis.checks import (
@@ -238,12 +239,8 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobotApiProcess]:
 
 @pytest.fixture(scope="module")
 def api(twin: RobotApiProcess) -> Iterator[RobotApiClient]:
-    client = RobotApiClient(twin.url)
-    try:
+    with robot_api_client(twin.url) as client:
         yield client
-    finally:
-        client.finish_current_run()
-        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -532,7 +529,4 @@ def test_the_api_needs_no_authentication(twin: RobotApiProcess, schema: Any) -> 
 def test_the_twin_survived_with_nothing_failing_in_the_background(twin: RobotApiProcess,
                                                                   api: RobotApiClient) -> None:
     """Runs last. A failure in a run's engine or an analysis never reaches a response, only the twin's log."""
-    assert api.http.get("/health").status_code == 200
-    time.sleep(0.2)
-    failures = [line for line in twin.output if line.startswith(BACKGROUND_FAILURES)]
-    assert not failures, "\n".join(twin.output)
+    assert_nothing_failed_in_the_background(twin, api)

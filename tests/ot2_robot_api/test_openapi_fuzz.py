@@ -44,8 +44,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from robot_api_fuzzing import BACKGROUND_FAILURES, RealIds, with_real_values
-from robot_api_testkit import LATEST, RobotApiClient, RobotApiProcess, robot_api_process
+from robot_api_fuzzing import RealIds, assert_nothing_failed_in_the_background, with_real_values
+from robot_api_testkit import LATEST, RobotApiClient, RobotApiProcess, robot_api_client, robot_api_process
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -101,11 +101,8 @@ def schema(fuzzed_twin: RobotApiProcess) -> Any:
 
 @pytest.fixture(scope="module")
 def twin_client(fuzzed_twin: RobotApiProcess) -> Iterator[RobotApiClient]:
-    api = RobotApiClient(fuzzed_twin.url)
-    try:
+    with robot_api_client(fuzzed_twin.url) as api:
         yield api
-    finally:
-        api.close()
 
 
 def test_the_operation_list_is_the_schemas(schema: Any) -> None:
@@ -151,7 +148,4 @@ def test_generated_requests_get_no_server_error(schema: Any, fuzzed_twin: RobotA
 def test_the_twin_survived_with_nothing_failing_in_the_background(fuzzed_twin: RobotApiProcess,
                                                                   twin_client: RobotApiClient) -> None:
     """Runs last. A failure in a run's engine or an analysis never reaches a response, only the twin's log."""
-    assert twin_client.http.get("/health").status_code == 200
-    time.sleep(0.2)
-    failures = [line for line in fuzzed_twin.output if line.startswith(BACKGROUND_FAILURES)]
-    assert not failures, "\n".join(fuzzed_twin.output)
+    assert_nothing_failed_in_the_background(fuzzed_twin, twin_client)
