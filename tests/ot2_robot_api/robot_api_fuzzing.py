@@ -7,7 +7,9 @@ actions, and uploads whose files have names a protocol reader accepts.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
@@ -15,9 +17,9 @@ from robot_api_testkit import FAILING_PROTOCOL, OK_PROTOCOL, TERMINAL, RobotApiC
 from schemathesis.core.parameters import ParameterLocation
 from urllib3 import encode_multipart_formdata
 
-__all__ = ["BACKGROUND_FAILURES", "COMMANDS", "MAX_WAIT_MS", "MOSTLY", "PARENTS_FIRST", "UPLOAD_CONTENTS",
-           "UPLOAD_NAMES", "RealIds", "assert_nothing_failed_in_the_background", "cap_the_wait", "upload_kwargs",
-           "with_real_values"]
+__all__ = ["BACKGROUND_FAILURES", "COMMANDS", "MAX_WAIT_MS", "MOSTLY", "OPERATIONS", "PARENTS_FIRST",
+           "UPLOAD_CONTENTS", "UPLOAD_NAMES", "RealIds", "assert_nothing_failed_in_the_background", "cap_the_wait",
+           "twin_output_on_failure", "upload_kwargs", "with_real_values"]
 
 MAX_WAIT_MS = 500
 """Cap on the ``timeout`` of ``POST /runs/{runId}/commands?waitUntilComplete=true``: a protocol command waits
@@ -47,6 +49,34 @@ UPLOAD_CONTENTS = st.one_of(
 
 MOSTLY = st.integers(0, 3).map(bool)
 """True 3 times out of 4: how often a real value replaces a generated one."""
+OPERATIONS = [
+    ("GET", "/health"),
+    ("GET", "/robot/lights"),
+    ("POST", "/robot/lights"),
+    ("GET", "/instruments"),
+    ("GET", "/pipettes"),
+    ("GET", "/modules"),
+    ("POST", "/robot/home"),
+    ("POST", "/protocols"),
+    ("GET", "/protocols"),
+    ("GET", "/protocols/{protocolId}"),
+    ("DELETE", "/protocols/{protocolId}"),
+    ("GET", "/protocols/{protocolId}/analyses"),
+    ("GET", "/protocols/{protocolId}/analyses/{analysisId}"),
+    ("POST", "/runs"),
+    ("GET", "/runs"),
+    ("GET", "/runs/{runId}"),
+    ("PATCH", "/runs/{runId}"),
+    ("DELETE", "/runs/{runId}"),
+    ("POST", "/runs/{runId}/actions"),
+    ("GET", "/runs/{runId}/commands"),
+    ("POST", "/runs/{runId}/commands"),
+    ("GET", "/runs/{runId}/commands/{commandId}"),
+    ("POST", "/runs/{runId}/labware_offsets"),
+    ("POST", "/runs/{runId}/labware_definitions"),
+]
+"""Every operation of the twin's OpenAPI document (a test keeps this list equal to the document's)."""
+
 BACKGROUND_FAILURES = ("the run's engine raised", "stopping a run on close", "analysing protocol")
 """How the twin logs a failure outside any request (its own ``log.exception`` messages)."""
 PARENTS_FIRST = ["protocolId", "runId", "analysisId", "commandId"]
@@ -183,3 +213,15 @@ def assert_nothing_failed_in_the_background(twin: RobotApiProcess, api: RobotApi
     time.sleep(0.2)  # let a last traceback reach the output
     failures = [line for line in twin.output if line.startswith(BACKGROUND_FAILURES)]
     assert not failures, "\n".join(twin.output)
+
+
+@contextlib.contextmanager
+def twin_output_on_failure(twin: RobotApiProcess) -> Iterator[None]:
+    """Add what the twin printed meanwhile (its traceback, if any) to a failure."""
+    seen = len(twin.output)
+    try:
+        yield
+    except (Exception, BaseExceptionGroup) as failure:  # schemathesis' FailureGroup is a BaseExceptionGroup
+        time.sleep(0.2)  # let the twin's traceback reach its output
+        failure.add_note("twin output meanwhile:\n" + "\n".join(twin.output[seen:]))
+        raise

@@ -28,8 +28,6 @@ engine, an analysis), which no response would show.
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,12 +40,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 from robot_api_fuzzing import (
     COMMANDS,
+    OPERATIONS,
     PARENTS_FIRST,
     UPLOAD_CONTENTS,
     UPLOAD_NAMES,
     RealIds,
     assert_nothing_failed_in_the_background,
     cap_the_wait,
+    twin_output_on_failure,
     upload_kwargs,
     with_real_values,
 )
@@ -124,16 +124,6 @@ STATEFUL_MAX_WAIT_MS = 100
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 CASES_RUN: dict[str, int] = {}
 
-OPERATIONS = [
-    ("GET", "/health"), ("GET", "/robot/lights"), ("POST", "/robot/lights"), ("GET", "/instruments"),
-    ("GET", "/pipettes"), ("GET", "/modules"), ("POST", "/robot/home"), ("POST", "/protocols"),
-    ("GET", "/protocols"), ("GET", "/protocols/{protocolId}"), ("DELETE", "/protocols/{protocolId}"),
-    ("GET", "/protocols/{protocolId}/analyses"), ("GET", "/protocols/{protocolId}/analyses/{analysisId}"),
-    ("POST", "/runs"), ("GET", "/runs"), ("GET", "/runs/{runId}"), ("PATCH", "/runs/{runId}"),
-    ("DELETE", "/runs/{runId}"), ("POST", "/runs/{runId}/actions"), ("GET", "/runs/{runId}/commands"),
-    ("POST", "/runs/{runId}/commands"), ("GET", "/runs/{runId}/commands/{commandId}"),
-    ("POST", "/runs/{runId}/labware_offsets"), ("POST", "/runs/{runId}/labware_definitions"),
-]
 OPERATION_IDS = [f"{method} {path}" for method, path in OPERATIONS]
 
 QUICK_PROTOCOL = b'''
@@ -269,18 +259,6 @@ def linked_schema(twin: RobotApiProcess) -> Any:
 
 def _count(kind: str) -> None:
     CASES_RUN[kind] = CASES_RUN.get(kind, 0) + 1
-
-
-@contextlib.contextmanager
-def twin_output_on_failure(twin: RobotApiProcess) -> Iterator[None]:
-    """Add what the twin printed meanwhile (its traceback, if any) to a failure."""
-    seen = len(twin.output)
-    try:
-        yield
-    except (Exception, BaseExceptionGroup) as failure:  # schemathesis' FailureGroup is a BaseExceptionGroup
-        time.sleep(0.2)
-        failure.add_note("twin output meanwhile:\n" + "\n".join(twin.output[seen:]))
-        raise
 
 
 def test_the_operation_list_is_the_schemas(schema: Any) -> None:

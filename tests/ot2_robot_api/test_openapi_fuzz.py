@@ -36,7 +36,6 @@ would show. The twin is this module's own process, so what the fuzzing leaves be
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +43,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from robot_api_fuzzing import RealIds, assert_nothing_failed_in_the_background, with_real_values
+from robot_api_fuzzing import (
+    OPERATIONS,
+    RealIds,
+    assert_nothing_failed_in_the_background,
+    twin_output_on_failure,
+    with_real_values,
+)
 from robot_api_testkit import LATEST, RobotApiClient, RobotApiProcess, robot_api_client, robot_api_process
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -58,33 +63,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 EXAMPLES_PER_OPERATION = 25
 REQUEST_TIMEOUT_S = 10.0
 
-OPERATIONS = [
-    ("GET", "/health"),
-    ("GET", "/robot/lights"),
-    ("POST", "/robot/lights"),
-    ("GET", "/instruments"),
-    ("GET", "/pipettes"),
-    ("GET", "/modules"),
-    ("POST", "/robot/home"),
-    ("POST", "/protocols"),
-    ("GET", "/protocols"),
-    ("GET", "/protocols/{protocolId}"),
-    ("DELETE", "/protocols/{protocolId}"),
-    ("GET", "/protocols/{protocolId}/analyses"),
-    ("GET", "/protocols/{protocolId}/analyses/{analysisId}"),
-    ("POST", "/runs"),
-    ("GET", "/runs"),
-    ("GET", "/runs/{runId}"),
-    ("PATCH", "/runs/{runId}"),
-    ("DELETE", "/runs/{runId}"),
-    ("POST", "/runs/{runId}/actions"),
-    ("GET", "/runs/{runId}/commands"),
-    ("POST", "/runs/{runId}/commands"),
-    ("GET", "/runs/{runId}/commands/{commandId}"),
-    ("POST", "/runs/{runId}/labware_offsets"),
-    ("POST", "/runs/{runId}/labware_definitions"),
-]
-"""Every operation of the twin's OpenAPI document (a test keeps this list equal to the document's)."""
 
 
 @pytest.fixture(scope="module")
@@ -127,17 +105,12 @@ def test_generated_requests_get_no_server_error(schema: Any, fuzzed_twin: RobotA
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=cases, data=st.data())
     def answers_without_server_error(case: Any, data: st.DataObject) -> None:
-        seen = len(fuzzed_twin.output)
-        try:
+        with twin_output_on_failure(fuzzed_twin):
             ids.prepare()
             upload = with_real_values(case, ids, data)
             response = case.call(headers=LATEST, timeout=REQUEST_TIMEOUT_S, **upload)
             case.validate_response(response, checks=CHECKS, headers=LATEST)
             assert response.status_code in documented, f"undocumented status {response.status_code}: {response.text}"
-        except (Exception, BaseExceptionGroup) as failure:  # schemathesis' FailureGroup is a BaseExceptionGroup
-            time.sleep(0.2)  # let the twin's traceback, if any, reach its output
-            failure.add_note("twin output meanwhile:\n" + "\n".join(fuzzed_twin.output[seen:]))
-            raise
 
     try:
         answers_without_server_error()
