@@ -184,7 +184,7 @@ class _SnapshotDict(dict):  # type: ignore[type-arg]
     amqtt 0.12.1 loops over its subscriptions with awaits inside the loops (when a client
     connects, when it delivers a message, when a client leaves); a client subscribing or leaving
     meanwhile made the loop raise "dictionary changed size during iteration", failing that
-    client's connect or dropping that message ("messages not broadcasted"). The subscriber lists
+    client's connect or dropping that message. The subscriber lists
     amqtt stores become :class:`_SnapshotList`.
     """
 
@@ -335,8 +335,7 @@ class AmqttBroker(LoopbackBroker):
                         await broker.shutdown()
                 except TimeoutError:
                     # Not seen since the reset above, kept as a bound: end its background loops, or
-                    # they would outlive it, and reset clients that connected meanwhile.
-                    broker.abort_client_connections()
+                    # they would outlive it.
                     await broker.cancel_background_tasks()
                     logger.warning("amqtt broker on port %s did not shut down within %g s; abandoned it "
                                    "and reset its client connections", self.port, _SHUTDOWN_TIMEOUT_S)

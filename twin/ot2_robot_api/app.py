@@ -162,4 +162,3 @@ def _allowed_methods(request: Request) -> str:
                if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
                       for route in request.app.router.routes)]
     return ", ".join(allowed)
-
