@@ -39,8 +39,8 @@ from typing import Any
 import psutil
 
 from labtwin.errors import LabtwinError
-from scenarios.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.twin.brokers import mosquitto_available
 
 SENSOR_PIN = 26  # GP26: ADC channel 0 on the default bench
 SENSOR_VOLTS = BENCH_SENSOR_VOLTS[0]

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.http_client import HTTPOrchestratorClient
-from twin.ot2_task_server import Ot2TaskServer
+from labtwin.orchestrator.http_client import HTTPOrchestratorClient
+from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
 MIXES_PER_RACK = 48  # two tips per mix
 WELLS = [f"{row}{column}" for column in range(1, 13) for row in "ABCDEFGH"][:MIXES_PER_RACK]
@@ -52,9 +52,9 @@ def time_racks(mix: Callable[..., Any], reset: Callable[[], Any], racks: int) ->
 def direct_samples(config_dir: Path, racks: int) -> list[float]:
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["OT_API_CONFIG_DIR"] = str(config_dir)  # before opentrons is imported
-    from firmware.ot2.color_mixing import ColorMixingRobot
-    from firmware.ot2.protocol_context import open_protocol_context
-    from firmware.ot2.run_log import RunLog
+    from labtwin.ot2_app.color_mixing import ColorMixingRobot
+    from labtwin.ot2_app.protocol_context import open_protocol_context
+    from labtwin.ot2_app.run_log import RunLog
 
     context = open_protocol_context(simulate=True)
     run_log = RunLog()

@@ -1,6 +1,6 @@
 """Broker restarts in a stream of non-idempotent doses: lost and duplicated doses per broker configuration.
 
-Runs scenarios/restart_effects.py on the embedded amqtt and, when installed, on Mosquitto without
+Runs scenarios/experiments/restart_effects.py on the embedded amqtt and, when installed, on Mosquitto without
 and with its persistence database, and prints one table (README, "Reliability").
 
     python benchmarks/restart_effects.py [--boards 4] [--slots 4] [--restarts 10] [--min-calls 50]
@@ -13,8 +13,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from scenarios.restart_effects import RestartEffectsReport, run_restart_effects
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.experiments.restart_effects import RestartEffectsReport, run_restart_effects
+from labtwin.twin.brokers import mosquitto_available
 
 
 async def measure(args: argparse.Namespace) -> list[RestartEffectsReport]:

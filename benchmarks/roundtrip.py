@@ -19,8 +19,8 @@ import time
 
 import aiomqtt
 
-from scenarios.twin_lab import TwinLab
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.brokers import mosquitto_available
 
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 

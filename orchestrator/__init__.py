@@ -23,16 +23,16 @@ from labtwin.errors import (
     TaskRefused,
     TaskTimeout,
 )
-from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from orchestrator.protocol import Command, DeviceStatus, Result, Topics
-from orchestrator.sync_client import MQTTOrchestratorClient
-from orchestrator.task_client import AsyncTaskClient, TaskClient
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.orchestrator.protocol import Command, DeviceStatus, Result, Topics
+from labtwin.orchestrator.sync_client import MQTTOrchestratorClient
+from labtwin.orchestrator.task_client import AsyncTaskClient, TaskClient
 
 if TYPE_CHECKING:
-    from orchestrator.device_server import DeviceServer
-    from orchestrator.http_client import AsyncHTTPOrchestratorClient, HTTPOrchestratorClient
-    from orchestrator.ot2_robot_client import AsyncOT2RobotClient
-    from orchestrator.http_tasks import TaskRegistry, task
+    from labtwin.orchestrator.device_server import DeviceServer
+    from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient, HTTPOrchestratorClient
+    from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
+    from labtwin.orchestrator.http_tasks import TaskRegistry, task
 
 __all__ = [
     "AsyncHTTPOrchestratorClient",
@@ -62,12 +62,12 @@ __all__ = [
 ]
 
 _LAZY_EXPORTS = {
-    "AsyncHTTPOrchestratorClient": "orchestrator.http_client",
-    "AsyncOT2RobotClient": "orchestrator.ot2_robot_client",
-    "HTTPOrchestratorClient": "orchestrator.http_client",
-    "DeviceServer": "orchestrator.device_server",
-    "TaskRegistry": "orchestrator.http_tasks",
-    "task": "orchestrator.http_tasks",
+    "AsyncHTTPOrchestratorClient": "labtwin.orchestrator.http_client",
+    "AsyncOT2RobotClient": "labtwin.orchestrator.ot2_robot_client",
+    "HTTPOrchestratorClient": "labtwin.orchestrator.http_client",
+    "DeviceServer": "labtwin.orchestrator.device_server",
+    "TaskRegistry": "labtwin.orchestrator.http_tasks",
+    "task": "labtwin.orchestrator.http_tasks",
 }
 
 

@@ -40,8 +40,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labtwin.errors import ConfigError, TaskRefused
-from orchestrator.http_tasks import TaskRegistry, TaskSpec, default_registry
-from orchestrator.http_wire import (
+from labtwin.orchestrator.http_tasks import TaskRegistry, TaskSpec, default_registry
+from labtwin.orchestrator.http_wire import (
     DeviceSummary,
     ErrorBody,
     ErrorInfo,

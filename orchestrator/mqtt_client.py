@@ -25,7 +25,7 @@ from typing import Any
 import aiomqtt
 
 from labtwin.errors import BrokerUnavailable, DeviceOffline, ProtocolError, TaskError, TaskTimeout
-from orchestrator.protocol import DEFAULT_TOPIC_PREFIX, Command, DeviceStatus, Result, Topics
+from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, Command, DeviceStatus, Result, Topics
 
 __all__ = ["AsyncMQTTOrchestratorClient"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.loop_thread import LoopThread
-from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from orchestrator.protocol import DEFAULT_TOPIC_PREFIX, DeviceStatus
+from labtwin.orchestrator.loop_thread import LoopThread
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, DeviceStatus
 
 __all__ = ["MQTTOrchestratorClient"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIRMWARE_DIR = REPO / "firmware"
+STOCK_FIRMWARE_DIR = REPO / "firmware"
 
 # Firmware files are flat modules on the board; unit tests import them the same way.
-if str(FIRMWARE_DIR) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE_DIR))
+if str(STOCK_FIRMWARE_DIR) not in sys.path:
+    sys.path.insert(0, str(STOCK_FIRMWARE_DIR))
 
 
 @pytest.fixture(autouse=True)

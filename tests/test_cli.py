@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scenarios.cli import main
-from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.cli.main import main
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
 
 
 def free_port() -> int:
@@ -105,7 +105,7 @@ def test_console_script_is_installed():
 
 def test_serve_ot2_serves_the_robot_api_until_interrupted(tmp_path: Path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OT_API_CONFIG_DIR": str(tmp_path / "opentrons")}
-    with subprocess.Popen([sys.executable, "-m", "scenarios.cli", "serve", "ot2", "--port", "0",
+    with subprocess.Popen([sys.executable, "-m", "labtwin", "serve", "ot2", "--port", "0",
                            "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, text=True, env=env) as proc:
         try:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from labtwin.errors import TaskError
-from scenarios.cli import main
-from scenarios.firmware_check import (
+from labtwin.cli.main import main
+from labtwin.tools.firmware_check import (
     DEFAULT_MIN_MARGIN_PERCENT,
     WORKLOADS,
     compile_firmware,
     parse_margin,
 )
-from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
-from twin.board_model import BoardModel, MicroPythonError
-from twin.profiles import BOARD_PROFILES, ESP32, PICO_W
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.board.model import BoardModel, MicroPythonError
+from labtwin.twin.board.profiles import BOARD_PROFILES, ESP32, PICO_W
 
 # board, heap, form (* = judged), peak, margin bytes, margin %
 ROW = re.compile(r"^(\w+) +([\d,]+) B (mpy|source) *(\*?) +([\d,]+) B +(-?[\d,]+) B \((-?[\d.]+)%\)", re.MULTILINE)
@@ -26,7 +26,7 @@ ROW = re.compile(r"^(\w+) +([\d,]+) B (mpy|source) *(\*?) +([\d,]+) B +(-?[\d,]+
 
 def firmware_copy(tmp_path: Path) -> Path:
     target = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_firmware(STOCK_FIRMWARE_DIR, target)
     return target
 
 
@@ -63,15 +63,16 @@ def test_a_file_that_does_not_compile_fails_the_check_by_name(tmp_path, capsys):
     assert "Traceback" not in captured.out + captured.err
 
 
-async def test_mpy_form_skips_the_ot2_folder_and_keeps_main_as_source(tmp_path):
+async def test_mpy_form_compiles_nested_modules_copies_data_and_keeps_main_as_source(tmp_path):
     firmware = firmware_copy(tmp_path)
-    (firmware / "ot2").mkdir(exist_ok=True)
-    (firmware / "ot2" / "protocol.py").write_text("match 1:\n    case 1:\n        pass\n")  # CPython only
+    (firmware / "lib").mkdir()
+    (firmware / "lib" / "sensor_driver.py").write_text("def read():\n    return 1\n")
+    (firmware / "lib" / "calibration.json").write_text('{"offset": 0.1}\n')
     compiled, failures = await compile_firmware(firmware, tmp_path / "mpy")
-    assert failures == [] and compiled == 10
+    assert failures == [] and compiled == 11
     files = sorted(p.relative_to(tmp_path / "mpy").as_posix() for p in (tmp_path / "mpy").rglob("*") if p.is_file())
-    assert "main.py" in files and "device_service.mpy" in files and not any(f.startswith("ot2") for f in files)
-    assert all(f == "main.py" or f.endswith(".mpy") for f in files)
+    assert {"main.py", "device_service.mpy", "lib/sensor_driver.mpy", "lib/calibration.json"} <= set(files)
+    assert all(f in ("main.py", "lib/calibration.json") or f.endswith(".mpy") for f in files)
 
 
 def test_an_absurd_margin_fails_and_says_why(capsys):
@@ -147,7 +148,7 @@ def test_esp32_refuses_pins_it_lacks_like_the_board():
 
 async def test_esp32_board_runs_the_mpy_firmware_and_refuses_missing_pins(tmp_path):
     # The .py firmware does not fit an ESP32's heap (compiling it at import is the peak); .mpy does.
-    _, failures = await compile_firmware(FIRMWARE_DIR, tmp_path / "mpy")
+    _, failures = await compile_firmware(STOCK_FIRMWARE_DIR, tmp_path / "mpy")
     assert not failures
     async with TwinLab(devices=["esp32-lab-001"], board="esp32", firmware_dir=tmp_path / "mpy",
                        work_dir=tmp_path / "lab", timeout=5.0) as lab:

@@ -1,8 +1,7 @@
 """Every firmware module compiles with mpy-cross (MicroPython's own compiler).
 
 CPython accepts syntax that MicroPython rejects; this catches it before a
-board does. firmware/ot2/ holds OT-2 protocol code that runs on CPython and is
-skipped.
+board does. The files are the board firmware's, as labtwin.board_firmware defines them.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
-SOURCES = sorted(
-    p for p in FIRMWARE.rglob("*.py")
-    if "ot2" not in p.relative_to(FIRMWARE).parts[:1] and "__pycache__" not in p.parts
-)
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR as FIRMWARE
+from labtwin.board_firmware import firmware_files
+
+SOURCES = [FIRMWARE / p for p in firmware_files(FIRMWARE) if p.suffix == ".py"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[str(p.relative_to(FIRMWARE)) for p in SOURCES])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.serve_lab import READY_LINE
+from labtwin.scenarios.labs.serve_lab import READY_LINE
 
 
 @dataclass
@@ -62,7 +62,7 @@ def secrets_from(env_file: Path) -> dict[str, str]:
 def serve_lab_process(work: Path) -> Iterator[ServedLab]:
     """`labtwin serve lab` in its own process (boards in ``work/lab``); always stopped (SIGINT, as Ctrl-C)."""
     bench = work / "bench.toml"
-    with subprocess.Popen([sys.executable, "-m", "scenarios.cli", "serve", "lab", "--bench-out", str(bench),
+    with subprocess.Popen([sys.executable, "-m", "labtwin.cli.main", "serve", "lab", "--bench-out", str(bench),
                            "--work-dir", str(work / "lab")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
         output: list[str] = []

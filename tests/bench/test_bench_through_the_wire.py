@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bench_testkit import ServedLab, serve_lab_process
 
-from scenarios.cli import main
+from labtwin.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,12 @@ from pathlib import Path
 import pytest
 from bench_testkit import ServedLab, serve_lab_process
 
-import scenarios.flash
-from scenarios.bench_lab import BenchLab
-from scenarios.cli import main
-from scenarios.lab_config import load_lab_config
-from scenarios.twin_lab import FIRMWARE_DIR
-from scenarios.validation import record_pass
+import labtwin.tools.flash
+from labtwin.scenarios.labs.bench_lab import BenchLab
+from labtwin.cli.main import main
+from labtwin.scenarios.labs.lab_file import load_lab_config
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.tools.validation import record_pass
 
 DEVICE = "pico-w-lab-001"
 
@@ -37,7 +36,7 @@ def bench_env(served_lab: ServedLab, monkeypatch: pytest.MonkeyPatch) -> ServedL
 
 def firmware_with_version(tmp_path: Path, version: str) -> Path:
     firmware = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("ot2", "__pycache__", "*.mpy"))
+    copy_firmware(STOCK_FIRMWARE_DIR, firmware)
     path = firmware / "firmware_version.py"
     path.write_text(re.sub(r'VERSION = "[^"]*"', f'VERSION = "{version}"', path.read_text()))
     return firmware
@@ -84,29 +83,29 @@ def test_a_file_tampered_on_the_board_is_caught_and_never_reported_flashed(bench
                                                                            monkeypatch: pytest.MonkeyPatch,
                                                                            capsys: pytest.CaptureFixture[str]):
     flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"
-    real_hashes = scenarios.flash._remote_hashes
+    real_hashes = labtwin.tools.flash._remote_hashes
 
     def tamper_then_hash(mpremote, names):  # the board's storage changes between copy and verify
         (flash_dir / "stock_tasks.py").write_bytes(b"# tampered\n")
         return real_hashes(mpremote, names)
 
-    monkeypatch.setattr(scenarios.flash, "_remote_hashes", tamper_then_hash)
-    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")) == 1
+    monkeypatch.setattr(labtwin.tools.flash, "_remote_hashes", tamper_then_hash)
+    assert main(flash_argv(bench_env, STOCK_FIRMWARE_DIR, tmp_path, "--force")) == 1
     captured = capsys.readouterr()
     assert "NOT flashed: 1 file(s) on the board do not match: stock_tasks.py" in captured.err
     assert "flashed pico-w-lab-001" not in captured.out
-    monkeypatch.setattr(scenarios.flash, "_remote_hashes", real_hashes)
-    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")) == 0  # a clean re-flash repairs it
+    monkeypatch.setattr(labtwin.tools.flash, "_remote_hashes", real_hashes)
+    assert main(flash_argv(bench_env, STOCK_FIRMWARE_DIR, tmp_path, "--force")) == 0  # a clean re-flash repairs it
 
 
 def test_wrong_board_kind_and_a_silent_port_are_clear_errors(bench_env: ServedLab, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]):
-    assert main(flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force", "--board", "esp32")) == 1
+    assert main(flash_argv(bench_env, STOCK_FIRMWARE_DIR, tmp_path, "--force", "--board", "esp32")) == 1
     assert "simulates a pico_w, not a esp32" in capsys.readouterr().err
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    argv = flash_argv(bench_env, FIRMWARE_DIR, tmp_path, "--force")
+    argv = flash_argv(bench_env, STOCK_FIRMWARE_DIR, tmp_path, "--force")
     argv[argv.index("--port") + 1] = f"socket://127.0.0.1:{port}"
     assert main(argv) == 1
     err = capsys.readouterr().err

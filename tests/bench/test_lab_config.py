@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import ConfigError
-from scenarios.flash import device_config
-from scenarios.lab_config import board_password_env, load_lab_config, parse_lab_config
+from labtwin.tools.flash import device_config
+from labtwin.scenarios.labs.lab_file import board_password_env, load_lab_config, parse_lab_config
 
 BENCH = """
 [broker]
@@ -98,7 +98,7 @@ def test_unreadable_lab_files_are_clear_errors(tmp_path: Path):
 
 
 def test_a_device_cannot_take_the_orchestrators_broker_user():
-    from scenarios.twin_lab import TwinLab
+    from labtwin.scenarios.labs.twin_lab import TwinLab
 
     with pytest.raises(ConfigError, match="orchestrator's broker user"):
         TwinLab(devices=["orchestrator"])

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from labtwin.errors import ConfigError
-from scenarios.cli import main
-from scenarios.twin_lab import FIRMWARE_DIR
-from scenarios.validation import passing_records, record_pass, require_validated
+from labtwin.cli.main import main
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.tools.validation import passing_records, record_pass, require_validated
 
 
 def test_the_gate_refuses_unvalidated_firmware_and_names_its_hash(tmp_path: Path):
     firmware = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
+    copy_firmware(STOCK_FIRMWARE_DIR, firmware)
     with pytest.raises(ConfigError, match=r"firmware [0-9a-f]{12} .*`labtwin run`"):
         require_validated(tmp_path / "state", firmware)
     digest = record_pass(tmp_path / "state", firmware, "sensor", 0, "amqtt")
@@ -28,5 +27,5 @@ def test_the_gate_refuses_unvalidated_firmware_and_names_its_hash(tmp_path: Path
 def test_a_passing_run_records_its_firmware(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["run", "sensor", "--state-dir", str(tmp_path)]) == 0
     assert "validated by 'sensor'" in capsys.readouterr().out
-    digest, records = require_validated(tmp_path, FIRMWARE_DIR)
+    digest, records = require_validated(tmp_path, STOCK_FIRMWARE_DIR)
     assert [r["scenario"] for r in records] == ["sensor"] and passing_records(tmp_path, digest) == records

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from scenarios.twin_lab import TwinLab
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.brokers import mosquitto_available
 
 BROKERS = [
     pytest.param("amqtt", id="amqtt"),

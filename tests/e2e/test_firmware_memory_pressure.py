@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import TaskError, TaskTimeout
-from scenarios.firmware_variant import firmware_with_tasks
-from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
-from twin.profiles import PICO_W
+from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.board.profiles import PICO_W
 
 DEVICE = "pico-w-lab-001"
 # The smallest heap that boots and serves is ~132.5 KB (README, "Memory"); like the heap guard in
@@ -62,7 +63,7 @@ def starve(hold_ms):
 
 
 def pressure_firmware(tmp_path: Path) -> Path:
-    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", {"pressure_tasks": PRESSURE_TASKS})
+    return firmware_with_tasks(STOCK_FIRMWARE_DIR, tmp_path / "firmware", {"pressure_tasks": PRESSURE_TASKS})
 
 
 @pytest.fixture

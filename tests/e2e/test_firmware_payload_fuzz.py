@@ -39,9 +39,10 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from scenarios.firmware_variant import firmware_with_tasks
-from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.brokers import mosquitto_available
 
 DEVICE = "pico-w-lab-001"
 COMMAND_TOPIC = f"ot2/{DEVICE}/command"
@@ -518,7 +519,7 @@ def fragment(gap, size):
 
 def fragment_firmware(tmp_path: Path) -> Path:
     modules = {"heap_fragmenter": HEAP_FRAGMENTER.read_text(encoding="utf-8"), "fragment_task": FRAGMENT_TASK}
-    return firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", modules)
+    return firmware_with_tasks(STOCK_FIRMWARE_DIR, tmp_path / "firmware", modules)
 
 
 @pytest.fixture(params=["amqtt", pytest.param("mosquitto", marks=[

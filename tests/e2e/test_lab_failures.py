@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
-from scenarios.sensor_experiment import run_sensor_experiment
-from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
-from twin.profiles import PICO_W
+from labtwin.scenarios.experiments.sensor import run_sensor_experiment
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.twin.board.profiles import PICO_W
 
 
 def firmware_copy(tmp_path: Path, main_py: str) -> Path:
     target = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
+    copy_firmware(STOCK_FIRMWARE_DIR, target)
     (target / "main.py").write_text(main_py)
     return target
 

@@ -10,9 +10,9 @@ import psutil
 import pytest
 
 from labtwin.errors import ConfigError, LabtwinError
-from scenarios.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
-from twin.board_model import BoardModel
-from twin.brokers import mosquitto_available
+from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.twin.board.model import BoardModel
+from labtwin.twin.brokers import mosquitto_available
 
 SENSOR_PIN = 26  # ADC channel 0 on the default bench
 BROKERS = [

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from scenarios.twin_lab import TwinLab
+from labtwin.scenarios.labs.twin_lab import TwinLab
 
 REPO = Path(__file__).resolve().parents[2]
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import TaskError
-from scenarios.firmware_variant import firmware_with_tasks
-from scenarios.twin_lab import FIRMWARE_DIR, TwinLab
+from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.scenarios.labs.twin_lab import TwinLab
 
 OVERFLOW_TASK = '''
 from task_registry import task
@@ -25,7 +26,7 @@ def overflow(factor):
 
 
 async def test_a_non_finite_result_is_a_task_error_not_a_timeout(tmp_path: Path) -> None:
-    firmware = firmware_with_tasks(FIRMWARE_DIR, tmp_path / "firmware", {"overflow_task": OVERFLOW_TASK})
+    firmware = firmware_with_tasks(STOCK_FIRMWARE_DIR, tmp_path / "firmware", {"overflow_task": OVERFLOW_TASK})
     async with TwinLab(firmware_dir=firmware, work_dir=tmp_path / "lab", timeout=5.0) as lab:
         device = lab.client(lab.device_ids[0])
         assert await device.execute_task("overflow", factor=1.0) == {"values": [1e308], "nested": [[0.0]]}

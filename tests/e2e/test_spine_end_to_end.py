@@ -10,10 +10,10 @@ import aiomqtt
 import pytest
 
 from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTimeout
-from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from orchestrator.sync_client import MQTTOrchestratorClient
-from scenarios.sensor_experiment import run_sensor_experiment
-from scenarios.twin_lab import BENCH_SENSOR_VOLTS, BENCH_SERVO_PIN, TwinLab
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.orchestrator.sync_client import MQTTOrchestratorClient
+from labtwin.scenarios.experiments.sensor import run_sensor_experiment
+from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, BENCH_SERVO_PIN, TwinLab
 
 DEVICE = "pico-w-lab-001"
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from twin.brokers import AmqttBroker
-from twin.network_twin import NetworkTwin
+from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.network.network_twin import NetworkTwin
 
 
 @pytest.fixture

@@ -21,14 +21,15 @@ from typing import Any
 
 import aiomqtt
 
-from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from scenarios.twin_lab import FIRMWARE_DIR, wire_default_bench
-from twin.board import SimulatedBoard
-from twin.brokers import AmqttBroker
-from twin.clock import WallClock
-from twin.mqtt_framing import MqttFramer, MqttPacket, encode_remaining_length
-from twin.network_twin import NetworkTwin
-from twin.profiles import PICO_W
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.scenarios.labs.twin_lab import wire_default_bench
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.clock import WallClock
+from labtwin.twin.network.mqtt_framing import MqttFramer, MqttPacket, encode_remaining_length
+from labtwin.twin.network.network_twin import NetworkTwin
+from labtwin.twin.board.profiles import PICO_W
 
 DEVICE_ID = "pico-w-fault-001"
 LAB_SSID = "labtwin-ap"
@@ -169,7 +170,7 @@ async def fault_bench(work_dir: Path, *, device_id: str = DEVICE_ID, **config: A
             "mqtt_user": device_id, "mqtt_password": passwords[device_id],
             "wifi_ssid": LAB_SSID, "wifi_password": wifi_password, **config,
         }
-        board = SimulatedBoard(device_id=device_id, profile=PICO_W, firmware_dir=FIRMWARE_DIR,
+        board = SimulatedBoard(device_id=device_id, profile=PICO_W, firmware_dir=STOCK_FIRMWARE_DIR,
                                device_config=device_config, work_dir=work_dir, seed=0, clock=clock,
                                on_output=lines, wifi_ssid=LAB_SSID, wifi_password=wifi_password)
         wire_default_bench(board.model)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from fault_testkit import ManualClock
 
-from twin.board import SimulatedBoard
-from twin.board_model import BoardModel
-from twin.brokers import AmqttBroker
-from twin.faults import (
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.model import BoardModel
+from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.faults.lab_faults import (
     BrokerOutage,
     BrownOut,
     DuplicateCommands,
@@ -27,9 +27,9 @@ from twin.faults import (
     SensorStuck,
     WifiLoss,
 )
-from twin.models.adc import u16_to_volts
-from twin.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
-from twin.profiles import PICO_W
+from labtwin.twin.models.adc import u16_to_volts
+from labtwin.twin.network.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
+from labtwin.twin.board.profiles import PICO_W
 
 SENSOR_VOLTS = 1.10
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fault_testkit import FaultBench, fault_bench
 
-from twin.faults import (
+from labtwin.twin.faults.lab_faults import (
     BrokerOutage,
     BrownOut,
     DuplicateCommands,
@@ -24,8 +24,8 @@ from twin.faults import (
     SensorStuck,
     WifiLoss,
 )
-from twin.models.adc import u16_to_volts
-from twin.network_twin import TO_DEVICE
+from labtwin.twin.models.adc import u16_to_volts
+from labtwin.twin.network.network_twin import TO_DEVICE
 
 BACK_ONLINE_S = 2.0
 

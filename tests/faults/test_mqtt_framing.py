@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labtwin.errors import ProtocolError
-from twin.mqtt_framing import (
+from labtwin.twin.network.mqtt_framing import (
     MAX_REMAINING_LENGTH,
     MqttFramer,
     MqttPacket,

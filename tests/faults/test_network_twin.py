@@ -13,9 +13,9 @@ import aiomqtt
 import pytest
 from fault_testkit import RawMqttPeer, mqtt_client
 
-from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
-from twin.brokers._base import free_port
-from twin.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers.base import free_port
+from labtwin.twin.network.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
 
 
 async def echo_round_trips(client: aiomqtt.Client, count: int, topic: str = "echo") -> list[float]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from http_testkit import Gate, ServedDevice, ThreadedServer, demo_registry
 
-from orchestrator.device_server import DeviceServer
+from labtwin.orchestrator.device_server import DeviceServer
 
 
 def _serve_demo(gate: Gate) -> Iterator[ServedDevice]:

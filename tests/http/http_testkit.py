@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from labtwin.errors import TaskRefused
-from orchestrator.device_server import DeviceServer
-from orchestrator.http_tasks import TaskRegistry
+from labtwin.orchestrator.device_server import DeviceServer
+from labtwin.orchestrator.http_tasks import TaskRegistry
 
 START_TIMEOUT_S = 10.0
 Bounded = Annotated[float, Field(ge=-1e150, le=1e150)]

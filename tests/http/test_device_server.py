@@ -10,7 +10,7 @@ import pytest
 from http_testkit import Gate, ServedDevice, ThreadedServer, demo_registry, well_behaved_registry
 
 from labtwin.errors import ConfigError
-from orchestrator.device_server import DeviceServer
+from labtwin.orchestrator.device_server import DeviceServer
 
 QUEUE_TIMEOUT_S = 5.0
 

@@ -9,7 +9,7 @@ import pytest
 from http_testkit import ServedDevice
 
 from labtwin.errors import AuthenticationFailed, ConfigError, DeviceOffline, TaskError, TaskTimeout
-from orchestrator import (
+from labtwin.orchestrator import (
     AsyncHTTPOrchestratorClient,
     AsyncMQTTOrchestratorClient,
     AsyncTaskClient,

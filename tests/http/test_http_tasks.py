@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import Field, ValidationError
 
-from orchestrator import http_tasks
-from orchestrator.http_tasks import TaskRegistry
+from labtwin.orchestrator import http_tasks
+from labtwin.orchestrator.http_tasks import TaskRegistry
 
 
 def test_bare_decorator_registers() -> None:

@@ -40,8 +40,8 @@ from schemathesis.checks import (
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
-from orchestrator.device_server import DeviceServer
-from orchestrator.http_tasks import TaskRegistry
+from labtwin.orchestrator.device_server import DeviceServer
+from labtwin.orchestrator.http_tasks import TaskRegistry
 
 # Every check schemathesis 4 registers, except object_level_authorization (it needs a second
 # identity; this server has one token and no per-user objects).

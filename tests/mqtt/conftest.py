@@ -14,8 +14,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
-from twin.brokers._base import LoopbackBroker
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers.base import LoopbackBroker
 
 REPO = Path(__file__).resolve().parents[2]
 VM_SCRIPTS = Path(__file__).resolve().parent / "vm_scripts"

@@ -36,10 +36,10 @@ from test_broker_acl import (  # the shared cases' module: its fixtures and help
     raw_client_with_will,
 )
 
-from twin.brokers import AmqttBroker
-from twin.brokers._base import LoopbackBroker
-from twin.brokers.amqtt_broker import amqtt_acl_lists
-from twin.brokers.mosquitto_broker import DeviceAcl
+from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.brokers.base import LoopbackBroker
+from labtwin.twin.brokers.acl import amqtt_acl_lists
+from labtwin.twin.brokers.acl import DeviceAcl
 
 __all__ = ["acl_broker", "as_user"]  # fixtures, used by name
 
@@ -77,7 +77,7 @@ def test_lists_are_derived_from_the_device_acl() -> None:
     }
     # Users with + or # in their names have no entry at all, i.e. nothing.
     config = AmqttBroker(users=USERS, acl=DeviceAcl(prefix="lab1"))._config()
-    plugin = config["plugins"]["twin.brokers.amqtt_broker.AmqttTopicAclPlugin"]
+    plugin = config["plugins"]["labtwin.twin.brokers.amqtt_broker.AmqttTopicAclPlugin"]
     assert plugin == {"publish_acl": lists.publish, "subscribe_acl": lists.subscribe,
                       "receive_acl": lists.subscribe}
     # Off by default.

@@ -29,9 +29,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from twin.brokers import MosquittoBroker, mosquitto_available
-from twin.brokers._base import LoopbackBroker
-from twin.brokers.mosquitto_broker import DeviceAcl
+from labtwin.twin.brokers import MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers.base import LoopbackBroker
+from labtwin.twin.brokers.acl import DeviceAcl
 
 MOSQUITTO_MARKS = [
     pytest.mark.mosquitto,

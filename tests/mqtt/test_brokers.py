@@ -14,9 +14,9 @@ import aiomqtt
 import pytest
 
 from labtwin.errors import BrokerUnavailable
-from twin.brokers import AmqttBroker, DeviceAcl, MosquittoBroker, mosquitto_available
-from twin.brokers import mosquitto_broker
-from twin.brokers._base import LoopbackBroker
+from labtwin.twin.brokers import AmqttBroker, DeviceAcl, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers import mosquitto_broker
+from labtwin.twin.brokers.base import LoopbackBroker
 
 BrokerFactory = Callable[..., Awaitable[LoopbackBroker]]
 Peer = Callable[..., Any]
@@ -185,7 +185,7 @@ async def test_an_abandoned_amqtt_shutdown_leaves_no_task_behind(monkeypatch: py
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     # amqtt 0.12.1's shutdown() can hang; the runner gives up on it after a bound. Its broadcast loop
     # and session monitor must not outlive it (the autouse leak check fails the test if they do).
-    from twin.brokers import amqtt_broker
+    from labtwin.twin.brokers import amqtt_broker
 
     async def hang() -> None:
         await asyncio.Event().wait()

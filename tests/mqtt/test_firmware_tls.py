@@ -23,8 +23,8 @@ import device_config
 import pytest
 from mqtt_client import MQTTClient
 
-from twin.board import SHIM_DIR, vm_argv
-from twin.brokers import MosquittoBroker, mosquitto_available
+from labtwin.twin.board.process import SHIM_DIR, vm_argv
+from labtwin.twin.brokers import MosquittoBroker, mosquitto_available
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization

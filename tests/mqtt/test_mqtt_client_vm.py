@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import mqtt_codec as codec
-from twin.brokers._base import LoopbackBroker, free_port
+from labtwin.twin.brokers.base import LoopbackBroker, free_port
 
 DEVICE = "device.py"
 

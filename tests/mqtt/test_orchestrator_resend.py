@@ -11,8 +11,8 @@ from fake_broker import (CONNECT, PINGREQ, PUBLISH, SUBSCRIBE, ScriptedBroker, a
                          publish, send, silent, suback)
 
 from labtwin.errors import DeviceOffline
-from orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from orchestrator.protocol import Topics
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.orchestrator.protocol import Topics
 
 
 async def test_a_command_lost_while_the_device_was_away_is_sent_again_when_it_comes_online(broker, peer,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from orchestrator.http_client import AsyncHTTPOrchestratorClient
-from twin.ot2_task_server import Ot2TaskServer
+from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
 FULL_RESERVOIR_UL = {"red": 12_000.0, "yellow": 12_000.0, "blue": 12_000.0, "water": 12_000.0}
 

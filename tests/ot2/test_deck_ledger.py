@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from firmware.ot2.deck_ledger import DeckLedger, Transfer
+from labtwin.ot2_app.deck_ledger import DeckLedger, Transfer
 from labtwin.errors import TaskRefused
 
 WELLS = [f"{row}{column}" for column in range(1, 13) for row in "ABCDEFGH"]

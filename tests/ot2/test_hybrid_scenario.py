@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import ConfigError
-from scenarios.cli import main
-from scenarios.hybrid_experiment import DEFAULT_MIXES, run_hybrid_experiment
-from scenarios.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.cli.main import main
+from labtwin.scenarios.experiments.hybrid import DEFAULT_MIXES, run_hybrid_experiment
+from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
 
 
 def test_labtwin_run_hybrid_prints_a_table_of_mixes_and_readings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,7 +48,7 @@ def test_the_default_lab_has_no_ot2() -> None:
 
 
 def test_the_default_run_path_imports_neither_opentrons_nor_the_http_stack() -> None:
-    probe = ("import sys, scenarios.cli, scenarios.catalog, scenarios.twin_lab, orchestrator; "
+    probe = ("import sys, labtwin.cli.main, labtwin.scenarios.engine.catalog, labtwin.scenarios.labs.twin_lab, orchestrator; "
              "print(sorted(m for m in ('opentrons', 'fastapi', 'uvicorn', 'httpx') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]"

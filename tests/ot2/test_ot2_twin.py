@@ -18,8 +18,8 @@ from schemathesis.checks import (
 )
 
 from labtwin.errors import AuthenticationFailed, SimulatorCrashed, TaskError
-from orchestrator.http_client import AsyncHTTPOrchestratorClient
-from twin.ot2_task_server import Ot2TaskServer
+from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from twin.ot2_robot_api.__main__ import READY_LINE_PREFIX
+from labtwin.twin.ot2.robot_api.__main__ import READY_LINE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 LATEST = {"Opentrons-Version": "*"}
@@ -25,7 +25,7 @@ LATEST = {"Opentrons-Version": "*"}
 
 @dataclass
 class RobotApiProcess:
-    """A running ``python -m twin.ot2_robot_api``: its URL, start-up time and output so far."""
+    """A running ``python -m labtwin.twin.ot2.robot_api``: its URL, start-up time and output so far."""
 
     url: str
     startup_s: float
@@ -59,7 +59,7 @@ def robot_api_process(*args: str, work_dir: Path, timeout: float = 30.0) -> Iter
     """
     started = time.monotonic()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OT_API_CONFIG_DIR": str(work_dir / "opentrons-config")}
-    with subprocess.Popen([sys.executable, "-m", "twin.ot2_robot_api", "--port", "0", "--data-dir",
+    with subprocess.Popen([sys.executable, "-m", "labtwin.twin.ot2.robot_api", "--port", "0", "--data-dir",
                            str(work_dir), *args], cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env=env, text=True) as proc:
         drain: threading.Thread | None = None

@@ -6,7 +6,7 @@ import pytest
 from robot_api_testkit import FAILING_PROTOCOL, OK_PROTOCOL, RobotApiClient, RobotApiProcess
 
 from labtwin.errors import ConfigError, DeviceOffline, ProtocolError, RobotApiError, TaskTimeout
-from orchestrator.ot2_robot_client import AsyncOT2RobotClient
+from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
 
 
 async def test_run_protocol_uploads_checks_plays_and_waits(robot_api: RobotApiProcess, client: RobotApiClient):

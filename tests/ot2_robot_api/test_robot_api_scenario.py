@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.cli import main
+from labtwin.cli.main import main
 
 
 def test_robot_api_experiment_passes_with_every_fault_seen(capsys: pytest.CaptureFixture[str]):

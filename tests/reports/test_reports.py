@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.reports import write_html_report, write_junit_xml, write_reports
-from scenarios.reports.plots import render_example_plots
-from scenarios.run_record import ExampleRecord, FaultWindow, ScenarioRun, StepRecord, TraceSeries
+from labtwin.scenarios.engine.reports import write_html_report, write_junit_xml, write_reports
+from labtwin.scenarios.engine.reports.plots import render_example_plots
+from labtwin.scenarios.engine.run_record import ExampleRecord, FaultWindow, ScenarioRun, StepRecord, TraceSeries
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_DETAIL = "<script>alert('x')</script> & ANSI \x1b[31mred\x1b[0m NUL \x00 surrogate \ud800 done"
@@ -203,7 +203,7 @@ def test_a_typical_report_stays_small(tmp_path: Path) -> None:
 
 
 def test_importing_the_reports_package_does_not_import_matplotlib() -> None:
-    code = "import sys, scenarios.reports; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    code = "import sys, labtwin.scenarios.engine.reports; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -214,7 +214,7 @@ def escape_like(text: str) -> str:
 
 
 def test_pins_that_never_changed_are_not_plotted():
-    from scenarios.reports.plots import _group_signals
+    from labtwin.scenarios.engine.reports.plots import _group_signals
 
     constant = TraceSeries("dev", "pin.GPIO3", [0.0, 1.0], [0.0, 0.0])
     toggled = TraceSeries("dev", "pin.LED", [0.0, 1.0], [0.0, 1.0])

@@ -6,17 +6,17 @@ scenario that guards it. A scenario suite that cannot fail proves nothing.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from scenarios.catalog import PROPERTY_SCENARIOS
-from scenarios.runner import Budget, run_scenario
-from scenarios.twin_lab import FIRMWARE_DIR, twin_lab_factory
+from labtwin.scenarios.engine.catalog import PROPERTY_SCENARIOS
+from labtwin.scenarios.engine.runner import Budget, run_scenario
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.scenarios.labs.twin_lab import twin_lab_factory
 
 
 def broken_firmware(tmp_path: Path, filename: str, *edits: tuple[str, str]) -> Path:
     target = tmp_path / "firmware"
-    shutil.copytree(FIRMWARE_DIR, target, ignore=shutil.ignore_patterns("ot2", "__pycache__"))
+    copy_firmware(STOCK_FIRMWARE_DIR, target)
     path = target / filename
     text = path.read_text()
     for original, broken in edits:

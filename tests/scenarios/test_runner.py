@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from scenarios.runner import Budget, LabFactory, ScenarioSpec, run_scenario
-from scenarios.scenario_base import LabScenario, needs
+from labtwin.scenarios.engine.runner import Budget, LabFactory, ScenarioSpec, run_scenario
+from labtwin.scenarios.engine.state_machine import LabScenario, needs
 
 
 class CounterLab:

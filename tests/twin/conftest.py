@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from twin_testkit import LAB_PASSWORD, LAB_SSID, ManualClock
 
-from twin.board_model import BoardModel
-from twin.hwbus import HardwareBus
-from twin.profiles import PICO_W
+from labtwin.twin.board.model import BoardModel
+from labtwin.twin.board.bus import HardwareBus
+from labtwin.twin.board.profiles import PICO_W
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import BoardCrashed
-from twin.board import SimulatedBoard
-from twin.board_console import (
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.console import (
     FRIENDLY_BANNER_END,
     RAW_REPL_BANNER,
     SOFT_REBOOT,
     BoardConsole,
 )
-from twin.profiles import PICO_W
+from labtwin.twin.board.profiles import PICO_W
 
 FIRMWARE = """\
 import json, machine, time

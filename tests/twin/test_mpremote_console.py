@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import BoardCrashed
-from twin.board import SimulatedBoard
-from twin.profiles import PICO_W
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.profiles import PICO_W
 
 pytest.importorskip("mpremote")
 

@@ -10,9 +10,9 @@ import pytest
 import pytest_asyncio
 
 from labtwin.errors import ConfigError, SimulatorCrashed
-from scenarios.twin_lab import OT2_ROBOT_API_CAPABILITY, TWIN_CAPABILITIES, TwinLab, twin_lab_factory
-from twin.ot2_robot_api.__main__ import READY_LINE_PREFIX
-from twin.ot2_robot_api_server import READY_LINE, Ot2RobotApiServer
+from labtwin.scenarios.labs.twin_lab import OT2_ROBOT_API_CAPABILITY, TWIN_CAPABILITIES, TwinLab, twin_lab_factory
+from labtwin.twin.ot2.robot_api.__main__ import READY_LINE_PREFIX
+from labtwin.twin.ot2.robot_api_twin import READY_LINE, Ot2RobotApiServer
 
 on_module_loop = pytest.mark.asyncio(loop_scope="module")
 """For the tests of the module's shared twin (its fixture lives on the module's loop)."""

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import BoardCrashed, ConfigError
-from twin.board import RESET_EXIT_CODE, SHIM_DIR, SimulatedBoard
-from twin.board_model import Hazard
-from twin.profiles import PICO_W
+from labtwin.twin.board.process import RESET_EXIT_CODE, SHIM_DIR, SimulatedBoard
+from labtwin.twin.board.model import Hazard
+from labtwin.twin.board.profiles import PICO_W
 
 FIRMWARE = """\
 import json, time, machine
@@ -58,10 +58,11 @@ while True:
 def firmware(tmp_path: Path) -> Path:
     fw = tmp_path / "firmware"
     (fw / "lib").mkdir(parents=True)
-    (fw / "ot2").mkdir()
+    (fw / "__pycache__").mkdir()
     (fw / "main.py").write_text(FIRMWARE)
     (fw / "lib" / "helper.py").write_text("VALUE = 42\n")
-    (fw / "ot2" / "protocol.py").write_text("raise RuntimeError('not for boards')\n")
+    (fw / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"not for boards")
+    (fw / ".notes").write_text("not firmware\n")
     return fw
 
 
@@ -81,7 +82,7 @@ async def test_output_capture_flash_and_led(firmware: Path, tmp_path: Path) -> N
         assert seen == list(board.log_lines)
         assert json.loads((board.flash_dir / "device.json").read_text()) == {"name": "cap", "mode": "run"}
         assert (board.flash_dir / "lib" / "helper.py").is_file()
-        assert not (board.flash_dir / "ot2").exists()
+        assert not (board.flash_dir / "__pycache__").exists() and not (board.flash_dir / ".notes").exists()
         assert board.flash_dir.parent == tmp_path / "work"
     assert not board.running and board.returncode is not None
     assert not board.bus.running
@@ -169,7 +170,7 @@ async def test_wait_for_output_times_out(firmware: Path, tmp_path: Path) -> None
 async def test_missing_main_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     board = make_board(tmp_path / "empty", tmp_path, "none")
-    with pytest.raises(ConfigError, match="no main.py"):
+    with pytest.raises(ConfigError, match="main.py missing"):
         await board.start()
     await board.stop()
 

@@ -7,21 +7,21 @@ from typing import Any
 import pytest
 from twin_testkit import ManualClock
 
-from twin.board_model import (
+from labtwin.twin.board.model import (
     PWRON_RESET,
     WDT_RESET,
     BoardModel,
     Hazard,
     MicroPythonError,
 )
-from twin.models.wifi import (
+from labtwin.twin.models.wifi import (
     STAT_CONNECTING,
     STAT_GOT_IP,
     STAT_IDLE,
     STAT_NO_AP_FOUND,
     STAT_WRONG_PASSWORD,
 )
-from twin.profiles import BOARD_PROFILES, PICO_W
+from labtwin.twin.board.profiles import BOARD_PROFILES, PICO_W
 
 OUT, IN = 1, 0
 

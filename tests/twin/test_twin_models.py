@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from twin_testkit import ManualClock
 
-from twin.clock import Clock, WallClock
-from twin.models.adc import AdcModel, scale_12_to_16, temperature_to_volts, u16_to_volts
-from twin.models.gpio import MODE_OPEN_DRAIN, MODE_OUT, PULL_UP, GpioModel
-from twin.models.mp import MicroPythonError
-from twin.models.pwm import PwmModel, ServoModel
-from twin.models.trace import Trace
+from labtwin.twin.clock import Clock, WallClock
+from labtwin.twin.models.adc import AdcModel, scale_12_to_16, temperature_to_volts, u16_to_volts
+from labtwin.twin.models.gpio import MODE_OPEN_DRAIN, MODE_OUT, PULL_UP, GpioModel
+from labtwin.twin.models.mp import MicroPythonError
+from labtwin.twin.models.pwm import PwmModel, ServoModel
+from labtwin.twin.models.trace import Trace
 
 
 def test_clocks_follow_the_protocol() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from twin_testkit import results, run_vm
 
-from twin.board import SHIM_DIR
-from twin.board_model import BoardModel
-from twin.hwbus import HardwareBus
-from twin.models.adc import u16_to_volts
+from labtwin.twin.board.process import SHIM_DIR
+from labtwin.twin.board.model import BoardModel
+from labtwin.twin.board.bus import HardwareBus
+from labtwin.twin.models.adc import u16_to_volts
 
 
 async def test_pins_and_rp2_errors(bus: HardwareBus, model: BoardModel) -> None:

@@ -6,9 +6,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from twin.board import SHIM_DIR, vm_command
-from twin.hwbus import HardwareBus
-from twin.profiles import PICO_W
+from labtwin.twin.board.process import SHIM_DIR, vm_command
+from labtwin.twin.board.bus import HardwareBus
+from labtwin.twin.board.profiles import PICO_W
 
 VM_SCRIPTS = Path(__file__).parent / "vm_scripts"
 LAB_SSID = "labnet"

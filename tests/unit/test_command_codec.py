@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import command_codec
 from command_codec import BadRequest
-from orchestrator.protocol import Command, DeviceStatus, Result
+from labtwin.orchestrator.protocol import Command, DeviceStatus, Result
 
 
 def test_parses_what_the_orchestrator_sends():

@@ -1,4 +1,4 @@
-"""orchestrator.protocol: topics, command encoding, result/status decoding."""
+"""labtwin.orchestrator.protocol: topics, command encoding, result/status decoding."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labtwin.errors import ConfigError, ProtocolError
-from orchestrator.protocol import MAX_COMMAND_BYTES, Command, DeviceStatus, Result, Topics
+from labtwin.orchestrator.protocol import MAX_COMMAND_BYTES, Command, DeviceStatus, Result, Topics
 
 
 def test_topics_follow_prefix_and_device_id():

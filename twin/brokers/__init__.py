@@ -9,7 +9,8 @@ failures raise :class:`labtwin.errors.BrokerUnavailable`. Both take
 topics; amqtt enforces less than mosquitto (docs/security.md).
 """
 
-from .amqtt_broker import AmqttBroker, quiet_amqtt_logging
-from .mosquitto_broker import DeviceAcl, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers.acl import DeviceAcl
+from labtwin.twin.brokers.amqtt_broker import AmqttBroker, quiet_amqtt_logging
+from labtwin.twin.brokers.mosquitto_broker import MosquittoBroker, mosquitto_available
 
 __all__ = ["AmqttBroker", "DeviceAcl", "MosquittoBroker", "mosquitto_available", "quiet_amqtt_logging"]

@@ -25,73 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labtwin.twin.brokers.acl import AmqttAclLists, DeviceAcl, amqtt_acl_lists
+from labtwin.twin.brokers.base import LoopbackBroker, check_port_free
+
 from labtwin.errors import BrokerUnavailable
 
-from ._base import LoopbackBroker, check_port_free
-from .mosquitto_broker import DeviceAcl
-
-__all__ = ["AmqttBroker", "DeviceAcl", "amqtt_acl_lists", "quiet_amqtt_logging"]
+__all__ = ["AmqttBroker", "quiet_amqtt_logging"]
 
 _AUTH_ANON = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 _AUTH_FILE = "amqtt.plugins.authentication.FileAuthPlugin"
 # Resolved by amqtt's import_string() through this module's __getattr__ (amqtt is imported lazily).
 _TOPIC_ACL = f"{__name__}.AmqttTopicAclPlugin"
-
-
-@dataclass(frozen=True)
-class AmqttAclLists:
-    """amqtt's per-user topic lists: user name -> allowed topic filters, one mapping per action."""
-
-    publish: dict[str, list[str]] = field(default_factory=dict)
-    subscribe: dict[str, list[str]] = field(default_factory=dict)
-
-    def plugin_config(self) -> dict[str, Any]:
-        """Config of :class:`AmqttTopicAclPlugin` (``receive_acl`` re-checks each delivery against the reads)."""
-        return {"publish_acl": self.publish, "subscribe_acl": self.subscribe, "receive_acl": self.subscribe}
-
-
-def amqtt_acl_lists(acl: DeviceAcl, users: Mapping[str, str] | Any) -> AmqttAclLists:
-    """The mosquitto ACL of ``acl`` (its ``lines()``, the one source of the rules) as amqtt lists.
-
-    amqtt has no ``pattern``/``%u``: each ``pattern`` line is expanded once per
-    user in ``users``, except for user names holding ``+`` or ``#`` (in amqtt's
-    lists they would be wildcards, e.g. user ``+`` would get ``ot2/+/command``):
-    like mosquitto's CVE-2017-7650 guard, those users get nothing from
-    patterns. ``user`` blocks become that user's own entries. Users with no
-    entry get nothing, and publishing is denied to them too because the
-    publish list is never empty (the orchestrators always have entries).
-    """
-    publish: dict[str, list[str]] = {}
-    subscribe: dict[str, list[str]] = {}
-
-    def grant(user: str, access: str, topic: str) -> None:
-        if access not in ("read", "write", "readwrite"):
-            raise ValueError(f"ACL access {access!r} has no amqtt equivalent")
-        if access in ("read", "readwrite"):
-            subscribe.setdefault(user, []).append(topic)
-        if access in ("write", "readwrite"):
-            publish.setdefault(user, []).append(topic)
-
-    user: str | None = None
-    for line in acl.lines():
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        if words[0] == "user" and len(words) == 2:
-            user = words[1]
-        elif words[0] == "topic" and len(words) == 3:
-            if user is None:
-                raise ValueError("ACL rules for anonymous clients have no amqtt equivalent here")
-            grant(user, words[1], words[2])
-        elif words[0] == "pattern" and len(words) == 3:
-            if "%c" in words[2]:
-                raise ValueError("amqtt cannot match on client ids (%c)")
-            for name in users:
-                if "+" not in name and "#" not in name:
-                    grant(name, words[1], words[2].replace("%u", name))
-        else:
-            raise ValueError(f"ACL line {line!r} has no amqtt equivalent")
-    return AmqttAclLists(publish=publish, subscribe=subscribe)
 
 
 @functools.cache

@@ -18,12 +18,17 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from labtwin.errors import BrokerUnavailable
+from labtwin.twin.brokers.acl import DeviceAcl
+from labtwin.twin.brokers.base import (
+    LoopbackBroker,
+    check_port_free,
+    free_port,
+    wait_accepting,
+)
 
-from ._base import LoopbackBroker, check_port_free, free_port, wait_accepting
+from labtwin.errors import BrokerUnavailable
 
 __all__ = ["DeviceAcl", "MosquittoBroker", "mosquitto_available", "mosquitto_path"]
 
@@ -40,54 +45,6 @@ def mosquitto_path() -> str | None:
 def mosquitto_available() -> bool:
     """True when both ``mosquitto`` and ``mosquitto_passwd`` are installed."""
     return mosquitto_path() is not None and shutil.which("mosquitto_passwd", path=_SEARCH_PATH) is not None
-
-
-@dataclass(frozen=True)
-class DeviceAcl:
-    """Per-device topic access for ``{prefix}/{device_id}/command|result|status``.
-
-    Boards authenticate with user name == device id. Each board may only read
-    its own command topic and write its own result and status topics (a
-    mosquitto ``pattern`` on ``%u``: the authenticated user name, not the
-    client id, which any client may choose freely). The ``orchestrators``
-    users may write every command topic and read every result and status
-    topic. Anything not granted is denied; mosquitto also denies everything
-    to clients whose user name or client id contains ``+`` or ``#``.
-    """
-
-    prefix: str = "ot2"
-    orchestrators: tuple[str, ...] = ("orchestrator",)
-
-    def __post_init__(self) -> None:
-        if not self.prefix or any(c in self.prefix for c in "+#%\n\r\x00") or self.prefix != self.prefix.strip():
-            raise ValueError(
-                f"ACL topic prefix {self.prefix!r} must be non-empty, unpadded and free of + # % and control characters"
-            )
-        if isinstance(self.orchestrators, str):
-            raise TypeError("orchestrators is a tuple of user names, not one string")
-        for user in self.orchestrators:
-            if not user or user != user.strip() or any(c in user for c in "+#:\n\r\x00"):
-                raise ValueError(f"orchestrator user {user!r} cannot be named in an ACL file")
-
-    def lines(self) -> list[str]:
-        """The mosquitto acl_file lines (without the header comment)."""
-        p = self.prefix
-        out: list[str] = []
-        for user in self.orchestrators:
-            out += [
-                f"user {user}",
-                f"topic write {p}/+/command",
-                f"topic read {p}/+/result",
-                f"topic read {p}/+/status",
-                "",
-            ]
-        out += [
-            "# Every authenticated client, %u = its user name (a board's user name is its device id).",
-            f"pattern read {p}/%u/command",
-            f"pattern write {p}/%u/result",
-            f"pattern write {p}/%u/status",
-        ]
-        return out
 
 
 class MosquittoBroker(LoopbackBroker):

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from twin.clock import Clock
-from twin.models.trace import Trace
+from labtwin.twin.clock import Clock
+from labtwin.twin.models.trace import Trace
 
 __all__ = ["AdcModel", "Signal", "scale_12_to_16", "temperature_to_volts", "u16_to_volts"]
 

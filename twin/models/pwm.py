@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from twin.clock import Clock
-from twin.models.mp import MicroPythonError
-from twin.models.trace import Trace
+from labtwin.twin.clock import Clock
+from labtwin.twin.models.mp import MicroPythonError
+from labtwin.twin.models.trace import Trace
 
 __all__ = ["PwmChannel", "PwmModel", "PwmOutput", "PwmSlice", "ServoModel"]
 

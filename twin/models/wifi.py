@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twin.clock import Clock
-from twin.models.mp import EPERM, MicroPythonError
-from twin.models.trace import Trace
+from labtwin.twin.clock import Clock
+from labtwin.twin.models.mp import EPERM, MicroPythonError
+from labtwin.twin.models.trace import Trace
 
 __all__ = [
     "STAT_CONNECTING", "STAT_CONNECT_FAIL", "STAT_GOT_IP", "STAT_IDLE", "STAT_NO_AP_FOUND",

@@ -1,0 +1,1 @@
+"""The labtwin command line: `labtwin run`, `list`, `serve`, `check`, `flash` (and `python -m labtwin`)."""

@@ -1,0 +1,96 @@
+"""The named scenarios `labtwin run NAME` knows: a typed registry, not reflection.
+
+Two kinds: experiments run once, step by step, on one lab (`SCENARIOS`); property scenarios are
+Hypothesis state machines run under budgets, a fresh lab per example (`PROPERTY_SCENARIOS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from labtwin.scenarios.properties.chaos import Chaos, DuplicateDelivery, LinkRecovery
+from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
+from labtwin.scenarios.properties.hybrid import HybridProperty
+from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
+from labtwin.scenarios.engine.runner import Budget, ScenarioSpec
+from labtwin.scenarios.experiments.sensor import run_sensor_experiment
+from labtwin.scenarios.properties.sensor import SensorProperty
+from labtwin.scenarios.labs.twin_lab import BENCH_SERVO_PIN, TwinLab
+
+__all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "SCENARIOS", "Scenario"]
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A runnable experiment over a lab."""
+
+    name: str
+    summary: str
+    run: Callable[[TwinLab, Report], Awaitable[None]]
+    needs_ot2: bool = False
+    """Whether the lab must include the OT-2 twin."""
+    needs_ot2_robot_api: bool = False
+    """Whether the lab must include the OT-2 robot API twin."""
+
+
+async def _sensor(lab: TwinLab, report: Report) -> None:
+    for device_id in lab.device_ids:
+        result = await run_sensor_experiment(lab.client(device_id), report=report)
+        for line in result.summary_lines():
+            report(line)
+        if "hardware" not in lab.capabilities:
+            continue  # a bench: its hardware cannot be looked into
+        model = lab.board(device_id).model
+        report(f"  twin hardware: LED {'on' if model.led else 'off'}, "
+               f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees, "
+               f"{len(model.hazards)} hazard(s)")
+
+
+async def _hybrid(lab: TwinLab, report: Report) -> None:
+    result = await run_hybrid_experiment(lab.ot2_client(), lab.client(lab.device_ids[0]), report=report)
+    for line in result.summary_lines():
+        report(line)
+    if "hardware" not in lab.capabilities:
+        return  # a bench OT-2 keeps no twin run log
+    twin = lab.ot2_twin()
+    entries = twin.run_log()
+    commands = sum(len(entry["commands"]) for entry in entries)
+    report(f"  twin run log: {len(entries)} task call(s), {commands} robot commands")
+
+
+async def _robot_api(lab: TwinLab, report: Report) -> None:
+    from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
+
+    twin = lab.ot2_robot_api_twin()
+    assert twin.url is not None
+    async with AsyncOT2RobotClient(twin.url) as robot:
+        await run_robot_api_experiment(robot, twin.control, report)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("sensor", "The seed's sensor experiment: LED on, read ADC 26/27/28, LED off, "
+                           "servo to 90 degrees, device status.", _sensor),
+        Scenario("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
+                           "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
+        Scenario("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
+                              "door opening mid-run and a 503, on the robot API twin.", _robot_api,
+                 needs_ot2_robot_api=True),
+    ]
+}
+DEFAULT_SCENARIO = "sensor"
+
+PROPERTY_SCENARIOS: dict[str, ScenarioSpec] = {
+    s.name: s
+    for s in [
+        ScenarioSpec("sensor-property", SensorProperty, Budget(examples=5, steps=15)),
+        ScenarioSpec("chaos", Chaos, Budget(examples=4, steps=25)),
+        ScenarioSpec("hybrid-property", HybridProperty, Budget(examples=3, steps=12)),
+        ScenarioSpec("duplicate-delivery", DuplicateDelivery, Budget(examples=8, steps=12)),
+        ScenarioSpec("link-recovery", LinkRecovery, Budget(examples=5, steps=12)),
+    ]
+}

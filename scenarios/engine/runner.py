@@ -1,0 +1,183 @@
+"""Run a scenario (a LabScenario state machine) under budgets, with replay and a run record.
+
+    run = run_scenario(SCENARIOS["sensor-property"], seed=7, budget=Budget(examples=5, steps=15))
+
+A failing run records Hypothesis' minimal example and its reproduction blob; the same seed
+replays it (`labtwin run <scenario> --seed N`). The example database lives under the state
+directory, so a failure found once is tried first on the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import get_state_machine_test
+
+from labtwin.board_firmware import firmware_hash
+from labtwin.orchestrator.loop_thread import LoopThread
+from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, TraceSeries
+from labtwin.scenarios.engine.state_machine import LabScenario, RunContext, run_context
+
+__all__ = ["Budget", "LabFactory", "ScenarioSpec", "run_scenario"]
+
+DEFAULT_STATE_DIR = Path(".labtwin")
+# With a time budget, examples run in Hypothesis runs of this many (seeds seed, seed+1, ...), and the
+# budget is checked between runs: Hypothesis itself has no wall-clock stop that keeps replays exact.
+CHUNK_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much a run may do: Hypothesis examples, steps per example, and wall-clock seconds."""
+
+    examples: int = 10
+    steps: int = 20
+    max_time: float | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """A named scenario: its state machine and the capabilities it would like."""
+
+    name: str
+    machine: type[LabScenario]
+    default_budget: Budget = field(default_factory=Budget)
+
+    @property
+    def description(self) -> str:
+        doc = self.machine.__doc__ or ""
+        return doc.strip().split("\n")[0]
+
+
+@dataclass
+class LabFactory:
+    """How a run gets labs: open one per example (with the scenario's options), close it after."""
+
+    open: Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
+    close: Callable[[Any], Coroutine[Any, Any, None]]
+    capabilities: frozenset[str]
+    firmware_dir: Path | None = None
+
+
+def _collect_traces(lab: Any, record: ExampleRecord) -> None:
+    for device_id in getattr(lab, "device_ids", []):
+        try:
+            trace = lab.board(device_id).model.trace
+        except Exception:  # a bench lab has no boards to read
+            return
+        for signal in trace.signals():
+            times, values = trace.arrays(signal)
+            record.traces.append(TraceSeries(device_id, signal, times.tolist(), values.tolist()))
+
+
+def _run_hypothesis(spec: ScenarioSpec, seed_value: int, examples: int, steps: int, state_dir: Path,
+                    lines: list[str]) -> Exception | None:
+    """One seeded Hypothesis run of the state machine; returns the (shrunk) failure, if any."""
+    test_settings = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=DirectoryBasedExampleDatabase(str(state_dir / "hypothesis")),
+        print_blob=True,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+    test = seed(seed_value)(get_state_machine_test(spec.machine, settings=test_settings))
+    try:
+        with with_reporter(lines.append):
+            test()
+    except Exception as e:  # the scenario failed: an invariant, a rule, or the lab itself
+        return e
+    return None
+
+
+def _replay_command(name: str, chunk: tuple[int, int], budget: Budget) -> str:
+    chunk_seed, chunk_examples = chunk
+    return f"labtwin run {name} --seed {chunk_seed} --examples {chunk_examples} --steps {budget.steps}"
+
+
+def run_scenario(
+    spec: ScenarioSpec,
+    *,
+    lab_factory: LabFactory,
+    seed_value: int = 0,
+    budget: Budget | None = None,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    progress: Callable[[str], None] = print,
+) -> ScenarioRun:
+    """Run the scenario to completion (or first failure, shrunk) and return its record."""
+    budget = budget or spec.default_budget
+    started_at = datetime.now(timezone.utc)
+    started = time.monotonic()
+    hypothesis_lines: list[str] = []
+
+    def collect(lab: Any, record: ExampleRecord) -> None:
+        _collect_traces(lab, record)
+        status = "ok" if record.passed else f"FAILED ({record.error})"
+        progress(f"  example {record.index + 1}: {len(record.steps)} steps, {len(record.faults)} faults, "
+                 f"{status}  [{time.monotonic() - started:.1f} s]")
+
+    loop = LoopThread(f"labtwin-scenario-{spec.name}")
+    context = RunContext(loop=loop, open_lab=lab_factory.open, close_lab=lab_factory.close, collect=collect,
+                         capabilities=lab_factory.capabilities)
+    if budget.max_time is None:
+        chunks = [(seed_value, budget.examples)]
+    else:
+        full, rest = divmod(budget.examples, CHUNK_EXAMPLES)
+        sizes = [CHUNK_EXAMPLES] * full + ([rest] if rest else [])
+        chunks = [(seed_value + i, size) for i, size in enumerate(sizes)]
+    failure: BaseException | None = None
+    failing_chunk = chunks[0]
+    token = run_context().set(context)
+    loop.start()
+    try:
+        for chunk_seed, chunk_examples in chunks:
+            if budget.max_time is not None and time.monotonic() - started > budget.max_time:
+                progress(f"  time budget of {budget.max_time:g} s spent after {len(context.examples)} examples")
+                break
+            failing_chunk = (chunk_seed, chunk_examples)
+            failure = _run_hypothesis(spec, chunk_seed, chunk_examples, budget.steps, state_dir, hypothesis_lines)
+            if failure is not None:
+                break
+    finally:
+        loop.stop()
+        run_context().reset(token)
+
+    failure_text = None if failure is None else f"{type(failure).__name__}: {failure}"
+    failing = [e for e in context.examples if not e.passed]
+    if isinstance(failure, Flaky) and failing:
+        # Hypothesis could not replay it deterministically (timing): still say what broke.
+        failure_text = f"{failing[-1].error} (flaky: it did not reproduce on replay, so it depends on timing)"
+    notes = [str(n) for n in getattr(failure, "__notes__", [])]
+    blob = next((n.strip() for n in notes + hypothesis_lines if "@reproduce_failure" in n), None)
+    minimal = [line for line in hypothesis_lines + notes if line and "@reproduce_failure" not in line]
+    examples = context.examples
+    shown = (failing[-1:] or examples[-1:]) if failure is not None else examples[-2:]
+    return ScenarioRun(
+        scenario=spec.name,
+        description=spec.description,
+        seed=seed_value,
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        budgets={"examples": budget.examples, "steps": budget.steps, "max_time": budget.max_time},
+        passed=failure is None,
+        examples_run=len(examples),
+        steps_run=context.steps_run,
+        failure=failure_text,
+        minimal_example=minimal,
+        reproduce_blob=blob,
+        replay_command=_replay_command(spec.name, failing_chunk, budget) if failure else None,
+        skipped_rules=dict(context.skipped_rules),
+        firmware_hash=None if lab_factory.firmware_dir is None else firmware_hash(lab_factory.firmware_dir),
+        shown_examples=shown,
+    )

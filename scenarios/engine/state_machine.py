@@ -1,0 +1,165 @@
+"""LabScenario: the base of labtwin's Hypothesis state machines.
+
+A scenario is a `RuleBasedStateMachine` whose rules are orchestrator actions (and, where the
+lab has them, faults) and whose invariants say what must always hold. Each Hypothesis example
+gets a fresh lab from the active run context (see labtwin.scenarios.engine.runner), so shrinking replays an
+example from a clean bench. Rules are synchronous, as Hypothesis wants; the lab lives on an
+asyncio loop in a background thread and `self.run(coro)` bridges to it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from hypothesis import note
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import RuleBasedStateMachine, precondition
+
+from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTimeout
+from labtwin.orchestrator.loop_thread import LoopThread
+from labtwin.scenarios.engine.run_record import ExampleRecord, StepRecord
+
+__all__ = ["LabScenario", "Outcome", "RunContext", "needs", "run_context"]
+
+T = TypeVar("T")
+
+# Slack on top of a request's timeout before "never a hang past its timeout" is violated.
+HANG_SLACK_S = 1.0
+
+
+@dataclass
+class Outcome:
+    """How one orchestrator request ended: exactly one of these per request."""
+
+    kind: str  # "ok" | "task_error" | "timeout" | "offline" | "broker"
+    value: Any = None
+    code: str | None = None
+    message: str = ""
+    elapsed_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"TaskError:{self.code}" if self.kind == "task_error" else self.kind
+
+
+@dataclass
+class RunContext:
+    """Everything a running scenario needs from its runner: the loop, a lab factory, budgets, records."""
+
+    loop: LoopThread
+    open_lab: Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
+    close_lab: Callable[[Any], Coroutine[Any, Any, None]]
+    collect: Callable[[Any, ExampleRecord], None]
+    capabilities: frozenset[str] = frozenset()
+    examples: list[ExampleRecord] = field(default_factory=list)
+    skipped_rules: dict[str, str] = field(default_factory=dict)
+    steps_run: int = 0
+
+
+_active: contextvars.ContextVar[RunContext] = contextvars.ContextVar("labtwin_run_context")
+
+
+def run_context() -> contextvars.ContextVar[RunContext]:
+    """The context variable the runner sets while a scenario runs."""
+    return _active
+
+
+def needs(capability: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a rule as needing a lab capability ("faults", "hardware"); skipped, and reported, without it."""
+
+    def decorate(rule: Callable[..., Any]) -> Callable[..., Any]:
+        def available(machine: LabScenario) -> bool:
+            if capability in machine.context.capabilities:
+                return True
+            machine.context.skipped_rules[rule.__name__] = capability
+            return False
+
+        return precondition(available)(rule)
+
+    return decorate
+
+
+class LabScenario(RuleBasedStateMachine):
+    """Base class of scenarios. Subclasses set `lab_options` and define rules and invariants."""
+
+    lab_options: ClassVar[dict[str, Any]] = {}
+    request_timeout: ClassVar[float] = 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            self.context = _active.get()
+        except LookupError:
+            raise RuntimeError("run scenarios through `labtwin run` or labtwin.scenarios.engine.runner.run_scenario") from None
+        self.record = ExampleRecord(index=len(self.context.examples))
+        self.context.examples.append(self.record)
+        self.lab = self.context.loop.run(self.context.open_lab(dict(self.lab_options)))
+        # The lab decides which devices exist: a twin lab those of lab_options, a bench its own.
+        self.devices: list[str] = list(self.lab.device_ids)
+        self.clock_origin = self._now()
+
+    @property
+    def device(self) -> str:
+        """The lab's first device (for single-board scenarios)."""
+        return self.devices[0]
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run a coroutine on the lab's loop and return its result."""
+        return self.context.loop.run(coro, timeout)
+
+    def _now(self) -> float:
+        clock = getattr(self.lab, "clock", None)
+        return clock.now() if clock is not None else time.monotonic()
+
+    def log_step(self, rule: str, arguments: dict[str, Any], started: float, outcome: str, detail: str = "") -> None:
+        """Record a step for the report (and as a Hypothesis note, shown with a failing example)."""
+        step = StepRecord(len(self.record.steps), rule, arguments, started, self._now(), outcome, detail)
+        self.record.steps.append(step)
+        self.context.steps_run += 1
+        note(f"step {step.index}: {rule}({arguments}) -> {outcome} {detail}".rstrip())
+
+    def call(self, device_id: str, task: str, parameters: dict[str, Any], *, timeout: float | None = None,
+             client: Any = None) -> Outcome:
+        """Run a task through the orchestrator and classify how it ended (exactly one outcome)."""
+        limit = self.request_timeout if timeout is None else timeout
+        device = client if client is not None else self.lab.client(device_id)
+        started_clock, started = self._now(), time.monotonic()
+        try:
+            value = self.run(device.call(task, parameters, timeout=limit), timeout=limit + 30)
+            outcome = Outcome("ok", value=value)
+        except TaskError as e:
+            outcome = Outcome("task_error", code=e.code, message=e.message)
+        except TaskTimeout as e:
+            outcome = Outcome("timeout", message=str(e))
+        except DeviceOffline as e:
+            outcome = Outcome("offline", message=str(e))
+        except BrokerUnavailable as e:
+            outcome = Outcome("broker", message=str(e))
+        outcome.elapsed_s = time.monotonic() - started
+        detail = outcome.message if outcome.kind != "ok" else _short(outcome.value)
+        self.log_step(f"{device_id}.{task}", parameters, started_clock, outcome.label, detail)
+        assert outcome.elapsed_s <= limit + HANG_SLACK_S, (
+            f"{task} on {device_id} took {outcome.elapsed_s:.2f} s, past its {limit} s timeout")
+        return outcome
+
+    def teardown(self) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, Exception) and not isinstance(exc, HypothesisException):
+            self.record.passed = False
+            self.record.error = f"{type(exc).__name__}: {exc}"
+        try:
+            self.context.collect(self.lab, self.record)
+        finally:
+            self.run(self.context.close_lab(self.lab))
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,1 @@
+"""Experiments: async functions that run once, step by step, over a lab."""

@@ -1,0 +1,452 @@
+"""TwinLab: a whole simulated lab on loopback — broker, boards, and orchestrator handles.
+
+::
+
+    async with TwinLab(devices=["pico-w-lab-001"]) as lab:
+        device = lab.client("pico-w-lab-001")
+        await device.execute_task("control_led", pin="LED", state=True)
+        assert lab.board("pico-w-lab-001").model.led
+
+With ``ot2=True`` the lab also runs the OT-2 twin (the OT-2 task app on opentrons.simulate,
+served over HTTP on loopback): ``lab.ot2_client()`` drives it, ``lab.ot2_twin()`` shows its
+run log. The default lab neither starts nor imports it. With ``ot2_robot_api=True`` it also runs
+the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engine) at
+``lab.ot2_robot_api_url``; ``lab.ot2_robot_api_twin().control`` injects its faults. With
+``consoles=True`` every board has a serial console (``lab.board(id).console.url``,
+``socket://127.0.0.1:PORT``) that ``mpremote`` and ``labtwin flash`` use as a board's USB port.
+
+Scenarios receive a lab and never start processes themselves. Everything the lab starts
+it stops on exit, even when start-up fails half-way: the boards (each before its orchestrator
+client and network twin) before the broker. Boards boot ``boot_concurrency`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import resource
+import secrets
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.scenarios.engine.runner import LabFactory
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.model import BoardModel, Hazard
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
+from labtwin.twin.brokers.acl import DeviceAcl
+from labtwin.twin.clock import WallClock
+from labtwin.twin.network.network_twin import NetworkTwin
+from labtwin.twin.ot2.task_twin import Ot2TaskServer
+from labtwin.twin.board.profiles import BOARD_PROFILES
+
+if TYPE_CHECKING:
+    from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+    from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer
+
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES",
+           "TwinLab", "twin_lab_factory", "wire_default_bench"]
+
+ORCHESTRATOR_USER = "orchestrator"
+OT2_DEVICE_ID = "ot2"
+OT2_ROBOT_API_DEVICE_ID = "ot2-robot-api"
+LAB_WIFI_SSID = "labtwin-ap"
+TWIN_CAPABILITIES = frozenset({"faults", "hardware"})
+OT2_ROBOT_API_CAPABILITY = "ot2_robot_api"
+"""What labs built with ``ot2_robot_api=True`` offer on top of TWIN_CAPABILITIES."""
+
+# What the default bench has wired to each board: three analog sensors and a servo.
+BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
+BENCH_SERVO_PIN = 15
+
+_Handle = TypeVar("_Handle")
+
+
+def _built_with(handle: _Handle | None, option: str, what: str) -> _Handle:
+    """``handle``, or a ConfigError saying which TwinLab option builds a lab with it."""
+    if handle is None:
+        raise ConfigError(f"this lab has no {what}: build it with TwinLab(..., {option}=True)")
+    return handle
+
+
+def _ensure_open_files(boards: int) -> None:
+    """Raise the soft open-files limit to what ``boards`` boards need, or say why it cannot be."""
+    # Per board this process holds up to ~10 descriptors (VM pipe, log, hwbus listener and
+    # connection, orchestrator connection, the embedded broker's end of two connections, a
+    # network twin's three); Mosquitto inherits the limit and holds two per board.
+    needed = 256 + 12 * boards
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ConfigError(
+            f"{boards} boards need about {needed} open files, but this process may open at most {hard} "
+            "(hard limit, `ulimit -Hn`): raise that limit or run fewer boards")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def wire_default_bench(model: BoardModel) -> None:
+    """Connect the default bench's sensors and servo to a board model."""
+    for channel, volts in BENCH_SENSOR_VOLTS.items():
+        model.adc.set_voltage(channel, volts)
+    model.attach_servo(BENCH_SERVO_PIN)
+
+
+class TwinLab:
+    """Starts a broker (embedded amqtt, Mosquitto, or an external one) and simulated boards."""
+
+    def __init__(
+        self,
+        *,
+        devices: Sequence[str] = ("pico-w-lab-001",),
+        board: str = "pico_w",
+        broker: str | BrokerAddress = "amqtt",
+        broker_persistence: bool = False,
+        seed: int = 0,
+        topic_prefix: str = DEFAULT_TOPIC_PREFIX,
+        firmware_dir: Path = STOCK_FIRMWARE_DIR,
+        work_dir: Path | None = None,
+        timeout: float = 10.0,
+        boot_timeout: float = 15.0,
+        boot_concurrency: int = 8,
+        on_output: Callable[[str, str], None] | None = None,
+        on_hazard: Callable[[str, Hazard], None] | None = None,
+        wiring: Callable[[BoardModel], None] = wire_default_bench,
+        heap_bytes: int | None = None,
+        ot2: bool = False,
+        network_twin: bool = False,
+        ot2_robot_api: bool = False,
+        ot2_robot_api_delay_speedup: float = 100.0,
+        consoles: bool = False,
+    ) -> None:
+        if not devices:
+            raise ConfigError("a twin lab needs at least one device")
+        for device_id in devices:
+            validate_device_id(device_id)
+        if len(set(devices)) != len(devices):
+            raise ConfigError(f"device ids must be unique, got {list(devices)}")
+        if ORCHESTRATOR_USER in devices:
+            raise ConfigError(f"{ORCHESTRATOR_USER!r} is the orchestrator's broker user; name the device otherwise")
+        if board not in BOARD_PROFILES:
+            raise ConfigError(f"unknown board {board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
+        if isinstance(broker, str) and broker not in ("amqtt", "mosquitto"):
+            raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {broker!r}")
+        if broker_persistence and broker != "mosquitto":
+            raise ConfigError("broker_persistence is a Mosquitto option (its persistence database); "
+                              f"the broker here is {broker!r}")
+        if not (firmware_dir / "main.py").is_file():
+            raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
+        if boot_concurrency < 1:
+            raise ConfigError(f"boot_concurrency must be at least 1, got {boot_concurrency!r}")
+        if not ot2_robot_api_delay_speedup > 0:
+            raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {ot2_robot_api_delay_speedup!r}")
+        self.device_ids = list(devices)
+        self.profile = BOARD_PROFILES[board]
+        if heap_bytes is not None:
+            if heap_bytes < 16_384:
+                raise ConfigError(f"heap_bytes={heap_bytes} is too small for any MicroPython firmware")
+            # What-if runs: the same board with less (or more) RAM for MicroPython.
+            self.profile = dataclasses.replace(self.profile, heap_bytes=heap_bytes)
+        self.seed = seed
+        self.topic_prefix = topic_prefix
+        self.firmware_dir = firmware_dir
+        self.timeout = timeout
+        self.boot_timeout = boot_timeout
+        self.boot_concurrency = boot_concurrency
+        self._broker_choice = broker
+        self._broker_persistence = broker_persistence
+        self._work_dir = work_dir
+        self._on_output = on_output
+        self._on_hazard = on_hazard
+        self._wiring = wiring
+        self._stack: AsyncExitStack | None = None
+        self._boards: dict[str, SimulatedBoard] = {}
+        self._clients: dict[str, AsyncMQTTOrchestratorClient] = {}
+        self._credentials: dict[str, str] = {}
+        self.broker_address: BrokerAddress | None = None
+        self.broker: AmqttBroker | MosquittoBroker | None = None
+        self.work_dir: Path | None = None
+        self._wifi_password = secrets.token_urlsafe(12)
+        self._with_links = network_twin
+        self._links: dict[str, NetworkTwin] = {}
+        # One clock for the whole lab: board models, traces and scenario steps share its time axis.
+        self.clock = WallClock()
+        self._with_ot2 = ot2
+        self._ot2_twin: Ot2TaskServer | None = None
+        self._ot2_client: AsyncHTTPOrchestratorClient | None = None
+        self._with_ot2_robot_api = ot2_robot_api
+        self._consoles = consoles
+        self._ot2_robot_api_delay_speedup = ot2_robot_api_delay_speedup
+        self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
+
+    # --- handles --------------------------------------------------------------------------
+
+    def client(self, device_id: str) -> AsyncMQTTOrchestratorClient:
+        """The lab's connected orchestrator client for a device."""
+        try:
+            return self._clients[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def link(self, device_id: str) -> NetworkTwin:
+        """The network twin between a device and the broker (labs built with network_twin=True)."""
+        if not self._with_links:
+            raise ConfigError("this lab has no network twin: build it with TwinLab(network_twin=True)")
+        try:
+            return self._links[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def board(self, device_id: str) -> SimulatedBoard:
+        """The simulated board behind a device (twin labs only: hardware introspection, faults)."""
+        try:
+            return self._boards[device_id]
+        except KeyError:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}") from None
+
+    def ot2_client(self) -> AsyncHTTPOrchestratorClient:
+        """The lab's connected HTTP client for the OT-2 twin (labs built with ``ot2=True``)."""
+        return _built_with(self._ot2_client, "ot2", "OT-2")
+
+    def ot2_twin(self) -> Ot2TaskServer:
+        """The OT-2 twin behind ot2_client() (twin labs only: run log, time estimates, logs)."""
+        return _built_with(self._ot2_twin, "ot2", "OT-2")
+
+    @property
+    def ot2_url(self) -> str | None:
+        """Where the OT-2 twin serves its tasks, or None without one."""
+        return self._ot2_twin.url if self._ot2_twin is not None else None
+
+    @property
+    def wifi_credentials(self) -> tuple[str, str]:
+        """(SSID, password) of the lab's simulated WiFi network (what a flashed device config needs)."""
+        return LAB_WIFI_SSID, self._wifi_password
+
+    def ot2_robot_api_twin(self) -> Ot2RobotApiServer:
+        """The OT-2 robot API twin (labs built with ``ot2_robot_api=True``): its URL, logs and fault controls."""
+        return _built_with(self._ot2_robot_api_twin, "ot2_robot_api", "OT-2 robot API")
+
+    @property
+    def ot2_robot_api_url(self) -> str | None:
+        """Where the OT-2 robot API twin serves the robot's HTTP API, or None without one."""
+        return self._ot2_robot_api_twin.url if self._ot2_robot_api_twin is not None else None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What scenarios may use in this lab (see labtwin.scenarios.engine.state_machine.needs)."""
+        return _capabilities(ot2_robot_api=self._with_ot2_robot_api)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> TwinLab:
+        async with AsyncExitStack() as stack:
+            await self._start(stack)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        if self._work_dir is None:
+            self.work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labtwin-")))
+        else:
+            self.work_dir = self._work_dir
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        _ensure_open_files(len(self.device_ids))
+        # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
+        if self._with_ot2:
+            await self._spawn_ot2(stack)
+        if self._with_ot2_robot_api:
+            await self._spawn_ot2_robot_api(stack)
+        await self._start_broker(stack)
+        # Boards boot boot_concurrency at a time, each into its own exit stack (its board stopped
+        # before its client and link); on exit all are stopped at once. After a failed boot no
+        # further board starts, the ones booting finish, and the first failure is raised.
+        device_stacks: list[AsyncExitStack] = []
+        failures: list[Exception] = []
+        gate = asyncio.Semaphore(self.boot_concurrency)
+
+        async def stop_devices() -> None:
+            outcomes = await asyncio.gather(*(s.aclose() for s in device_stacks), return_exceptions=True)
+            errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if errors:
+                raise errors[0]
+
+        async def boot(device_id: str) -> None:
+            async with gate:
+                if failures:
+                    return
+                device_stack = AsyncExitStack()
+                device_stacks.append(device_stack)
+                try:
+                    await self._start_device(device_stack, device_id)
+                except Exception as e:
+                    failures.append(e)
+
+        stack.push_async_callback(stop_devices)
+        await asyncio.gather(*(boot(device_id) for device_id in self.device_ids))
+        if failures:
+            if len(failures) > 1:
+                failures[0].add_note(f"({len(failures) - 1} more board(s) failed to boot as well)")
+            raise failures[0]
+        if self._ot2_twin is not None:
+            await self._connect_ot2(stack, self._ot2_twin)
+        if self._ot2_robot_api_twin is not None:
+            await self._ot2_robot_api_twin.wait_ready()
+
+    def _output_of(self, device_id: str) -> Callable[[str], None] | None:
+        """The lab's on_output callback, bound to one device."""
+        on_output = self._on_output
+        return (lambda line: on_output(device_id, line)) if on_output else None
+
+    async def _spawn_ot2(self, stack: AsyncExitStack) -> None:
+        assert self.work_dir is not None
+        twin = Ot2TaskServer(work_dir=self.work_dir / OT2_DEVICE_ID, device_id=OT2_DEVICE_ID,
+                             on_output=self._output_of(OT2_DEVICE_ID))
+        stack.push_async_callback(twin.stop)
+        await twin.spawn()
+        self._ot2_twin = twin
+
+    async def _spawn_ot2_robot_api(self, stack: AsyncExitStack) -> None:
+        from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer  # httpx: only labs with the robot API
+
+        assert self.work_dir is not None
+        twin = Ot2RobotApiServer(work_dir=self.work_dir / OT2_ROBOT_API_DEVICE_ID, device_id=OT2_ROBOT_API_DEVICE_ID,
+                                 delay_speedup=self._ot2_robot_api_delay_speedup,
+                                 on_output=self._output_of(OT2_ROBOT_API_DEVICE_ID))
+        stack.push_async_callback(twin.stop)
+        await twin.spawn()
+        self._ot2_robot_api_twin = twin
+
+    async def _connect_ot2(self, stack: AsyncExitStack, twin: Ot2TaskServer) -> None:
+        from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient  # httpx: only labs with an OT-2
+
+        url = await twin.wait_ready()
+        client = AsyncHTTPOrchestratorClient(url, twin.auth_token, timeout=self.timeout, device_id=OT2_DEVICE_ID)
+        await stack.enter_async_context(client)
+        self._ot2_client = client
+
+    async def _start_broker(self, stack: AsyncExitStack) -> None:
+        assert self.work_dir is not None
+        if isinstance(self._broker_choice, BrokerAddress):
+            self.broker_address = self._broker_choice
+            return
+        # Per-lab generated credentials: with authentication on, amqtt also keeps sessions properly.
+        users = {ORCHESTRATOR_USER: secrets.token_urlsafe(16)}
+        users.update({device_id: secrets.token_urlsafe(16) for device_id in self.device_ids})
+        self._credentials = users
+        # Each board may only read its own commands and write its own result and status
+        # (amqtt enforces less than mosquitto: docs/security.md).
+        acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
+        if self._broker_choice == "mosquitto":
+            self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl,
+                                          persistence=self._broker_persistence)
+        else:
+            self.broker = AmqttBroker(users=users, acl=acl)
+        await stack.enter_async_context(self.broker)
+        self.broker_address = BrokerAddress(
+            self.broker.host, self.broker.port, ORCHESTRATOR_USER, users[ORCHESTRATOR_USER])
+
+    def _device_config(self, device_id: str, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
+        assert self.broker_address is not None
+        external = self.broker is None
+        return {
+            "device_id": device_id,
+            "board": self.profile.name,
+            "topic_prefix": self.topic_prefix,
+            "mqtt_host": mqtt_host,
+            "mqtt_port": mqtt_port,
+            "mqtt_user": self.broker_address.username if external else device_id,
+            "mqtt_password": self.broker_address.password if external else self._credentials[device_id],
+            "wifi_ssid": LAB_WIFI_SSID,
+            "wifi_password": self._wifi_password,
+        }
+
+    async def _start_device(self, stack: AsyncExitStack, device_id: str) -> None:
+        assert self.work_dir is not None and self.broker_address is not None
+        on_hazard = self._on_hazard
+        mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
+        index = self.device_ids.index(device_id)  # seeds by position, whatever order boards boot in
+        if self._with_links:
+            # The device reaches the broker only through its own network twin, where faults act.
+            link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
+                               seed=self.seed + index)
+            await stack.enter_async_context(link)
+            self._links[device_id] = link
+            mqtt_host, mqtt_port = link.host, link.port
+        board = SimulatedBoard(
+            device_id=device_id,
+            profile=self.profile,
+            firmware_dir=self.firmware_dir,
+            device_config=self._device_config(device_id, mqtt_host, mqtt_port),
+            work_dir=self.work_dir / device_id,
+            seed=self.seed + index,
+            clock=self.clock,
+            on_output=self._output_of(device_id),
+            on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
+            wifi_ssid=LAB_WIFI_SSID,
+            wifi_password=self._wifi_password,
+            console=self._consoles,
+        )
+        self._wiring(board.model)
+        client = AsyncMQTTOrchestratorClient(
+            self.broker_address.host, device_id, self.broker_address.port, timeout=self.timeout,
+            topic_prefix=self.topic_prefix, username=self.broker_address.username,
+            password=self.broker_address.password)
+        # Client first, so it sees the device come online; stopped after the board (exit order).
+        await stack.enter_async_context(client)
+        await stack.enter_async_context(board)
+        self._boards[device_id] = board
+        self._clients[device_id] = client
+        await self.wait_online(device_id)
+
+    async def wait_online(self, device_id: str, timeout: float | None = None) -> None:
+        """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""
+        board, client = self.board(device_id), self.client(device_id)
+        limit = self.boot_timeout if timeout is None else timeout
+        online = asyncio.create_task(client.wait_for_status("online", timeout=limit))
+        died = asyncio.create_task(board.exited.wait())
+        try:
+            done, _ = await asyncio.wait({online, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (online, died):
+                task.cancel()
+            await asyncio.gather(online, died, return_exceptions=True)
+        if online in done and not online.cancelled() and online.exception() is None:
+            return
+        if died in done:
+            raise BoardCrashed(device_id, board.returncode, list(board.log_lines))
+        raise DeviceOffline(device_id, f"not online {limit:g} s after boot; see its log at {board.log_path}")
+
+
+def _capabilities(*, ot2_robot_api: bool) -> frozenset[str]:
+    return (TWIN_CAPABILITIES | {OT2_ROBOT_API_CAPABILITY}) if ot2_robot_api else TWIN_CAPABILITIES
+
+
+def twin_lab_factory(**base_options: Any) -> LabFactory:
+    """Labs for scenario runs: a fresh TwinLab per example, the scenario's options over `base_options`.
+
+    The factory offers OT2_ROBOT_API_CAPABILITY when ``base_options`` ask for ``ot2_robot_api=True``.
+    """
+
+    async def open_lab(options: dict[str, Any]) -> TwinLab:
+        lab = TwinLab(**{**base_options, **options})
+        await lab.__aenter__()
+        return lab
+
+    async def close_lab(lab: TwinLab) -> None:
+        await lab.__aexit__(None, None, None)
+
+    firmware_dir = base_options.get("firmware_dir", STOCK_FIRMWARE_DIR)
+    capabilities = _capabilities(ot2_robot_api=bool(base_options.get("ot2_robot_api", False)))
+    return LabFactory(open_lab, close_lab, capabilities, firmware_dir)
