@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
-from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, SCENARIOS, Scenario
+from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, EXPERIMENTS, Experiment
 from labtwin.tools.firmware_check import add_check_parser, run_check
 from labtwin.scenarios.labs.lab_file import load_lab_config
-from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, ScenarioSpec, run_scenario
+from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, PropertyScenario, run_scenario
 from labtwin.scenarios.labs.serve_lab import add_arguments as add_serve_lab_arguments
 from labtwin.twin.ot2.robot_api.options import add_arguments as add_ot2_arguments
 
@@ -111,7 +111,7 @@ def _print_hazard(device_id: str, hazard: Hazard) -> None:
 async def _run(args: argparse.Namespace) -> None:
     from labtwin.scenarios.labs.twin_lab import TwinLab  # keeps `labtwin list` and `--help` fast
 
-    scenario = SCENARIOS[args.scenario]
+    scenario = EXPERIMENTS[args.scenario]
     if args.lab is not None:
         await _run_on_bench(scenario, args)
         return
@@ -137,7 +137,7 @@ async def _run(args: argparse.Namespace) -> None:
     _record_validation(lab.firmware_dir, scenario.name, args)
 
 
-async def _run_on_bench(scenario: Scenario, args: argparse.Namespace) -> None:
+async def _run_on_bench(scenario: Experiment, args: argparse.Namespace) -> None:
     from labtwin.scenarios.labs.bench_lab import BenchLab
 
     if scenario.needs_ot2_robot_api:
@@ -185,7 +185,7 @@ def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespa
     print(f"firmware {digest[:12]} validated by {scenario!r} (record in {args.state_dir / 'validated'})")
 
 
-def _run_property(spec: ScenarioSpec, args: argparse.Namespace) -> bool:
+def _run_property(spec: PropertyScenario, args: argparse.Namespace) -> bool:
     from labtwin.scenarios.engine.reports import write_reports
     from labtwin.scenarios.labs.twin_lab import twin_lab_factory
 
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     if args.command == "list":
-        for scenario in SCENARIOS.values():
+        for scenario in EXPERIMENTS.values():
             print(f"{scenario.name:16} experiment  {scenario.summary}")
         for spec in PROPERTY_SCENARIOS.values():
             print(f"{spec.name:16} property    {spec.description}")
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             return _flash(args)
         if args.scenario in PROPERTY_SCENARIOS:
             return 0 if _run_property(PROPERTY_SCENARIOS[args.scenario], args) else 1
-        if args.scenario not in SCENARIOS:
+        if args.scenario not in EXPERIMENTS:
             raise ConfigError(f"unknown scenario {args.scenario!r}; `labtwin list` shows the scenarios")
         asyncio.run(_run(args))
     except LabtwinError as e:

@@ -1,6 +1,6 @@
 """The named scenarios `labtwin run NAME` knows: a typed registry, not reflection.
 
-Two kinds: experiments run once, step by step, on one lab (`SCENARIOS`); property scenarios are
+Two kinds: experiments run once, step by step, on one lab (`EXPERIMENTS`); property scenarios are
 Hypothesis state machines run under budgets, a fresh lab per example (`PROPERTY_SCENARIOS`).
 """
 
@@ -13,18 +13,18 @@ from labtwin.scenarios.properties.chaos import Chaos, DuplicateDelivery, LinkRec
 from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
 from labtwin.scenarios.properties.hybrid import HybridProperty
 from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
-from labtwin.scenarios.engine.runner import Budget, ScenarioSpec
+from labtwin.scenarios.engine.runner import Budget, PropertyScenario
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
 from labtwin.scenarios.properties.sensor import SensorProperty
 from labtwin.scenarios.labs.twin_lab import BENCH_SERVO_PIN, TwinLab
 
-__all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "SCENARIOS", "Scenario"]
+__all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "EXPERIMENTS", "Experiment"]
 
 Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Experiment:
     """A runnable experiment over a lab."""
 
     name: str
@@ -70,27 +70,27 @@ async def _robot_api(lab: TwinLab, report: Report) -> None:
         await run_robot_api_experiment(robot, twin.control, report)
 
 
-SCENARIOS: dict[str, Scenario] = {
+EXPERIMENTS: dict[str, Experiment] = {
     s.name: s
     for s in [
-        Scenario("sensor", "The seed's sensor experiment: LED on, read ADC 26/27/28, LED off, "
+        Experiment("sensor", "The seed's sensor experiment: LED on, read ADC 26/27/28, LED off, "
                            "servo to 90 degrees, device status.", _sensor),
-        Scenario("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
+        Experiment("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
                            "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
-        Scenario("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
+        Experiment("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
                               "door opening mid-run and a 503, on the robot API twin.", _robot_api,
                  needs_ot2_robot_api=True),
     ]
 }
 DEFAULT_SCENARIO = "sensor"
 
-PROPERTY_SCENARIOS: dict[str, ScenarioSpec] = {
+PROPERTY_SCENARIOS: dict[str, PropertyScenario] = {
     s.name: s
     for s in [
-        ScenarioSpec("sensor-property", SensorProperty, Budget(examples=5, steps=15)),
-        ScenarioSpec("chaos", Chaos, Budget(examples=4, steps=25)),
-        ScenarioSpec("hybrid-property", HybridProperty, Budget(examples=3, steps=12)),
-        ScenarioSpec("duplicate-delivery", DuplicateDelivery, Budget(examples=8, steps=12)),
-        ScenarioSpec("link-recovery", LinkRecovery, Budget(examples=5, steps=12)),
+        PropertyScenario("sensor-property", SensorProperty, Budget(examples=5, steps=15)),
+        PropertyScenario("chaos", Chaos, Budget(examples=4, steps=25)),
+        PropertyScenario("hybrid-property", HybridProperty, Budget(examples=3, steps=12)),
+        PropertyScenario("duplicate-delivery", DuplicateDelivery, Budget(examples=8, steps=12)),
+        PropertyScenario("link-recovery", LinkRecovery, Budget(examples=5, steps=12)),
     ]
 }

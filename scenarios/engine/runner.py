@@ -1,6 +1,6 @@
-"""Run a scenario (a LabScenario state machine) under budgets, with replay and a run record.
+"""Run a scenario (a LabStateMachine state machine) under budgets, with replay and a run record.
 
-    run = run_scenario(SCENARIOS["sensor-property"], seed=7, budget=Budget(examples=5, steps=15))
+    run = run_scenario(EXPERIMENTS["sensor-property"], seed=7, budget=Budget(examples=5, steps=15))
 
 A failing run records Hypothesis' minimal example and its reproduction blob; the same seed
 replays it (`labtwin run <scenario> --seed N`). The example database lives under the state
@@ -25,9 +25,9 @@ from hypothesis.stateful import get_state_machine_test
 from labtwin.board_firmware import firmware_hash
 from labtwin.orchestrator.loop_thread import LoopThread
 from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, TraceSeries
-from labtwin.scenarios.engine.state_machine import LabScenario, RunContext, run_context
+from labtwin.scenarios.engine.state_machine import LabStateMachine, RunContext, run_context
 
-__all__ = ["Budget", "LabFactory", "ScenarioSpec", "run_scenario"]
+__all__ = ["Budget", "LabFactory", "PropertyScenario", "run_scenario"]
 
 DEFAULT_STATE_DIR = Path(".labtwin")
 # With a time budget, examples run in Hypothesis runs of this many (seeds seed, seed+1, ...), and the
@@ -45,11 +45,11 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class ScenarioSpec:
+class PropertyScenario:
     """A named scenario: its state machine and the capabilities it would like."""
 
     name: str
-    machine: type[LabScenario]
+    machine: type[LabStateMachine]
     default_budget: Budget = field(default_factory=Budget)
 
     @property
@@ -79,7 +79,7 @@ def _collect_traces(lab: Any, record: ExampleRecord) -> None:
             record.traces.append(TraceSeries(device_id, signal, times.tolist(), values.tolist()))
 
 
-def _run_hypothesis(spec: ScenarioSpec, seed_value: int, examples: int, steps: int, state_dir: Path,
+def _run_hypothesis(spec: PropertyScenario, seed_value: int, examples: int, steps: int, state_dir: Path,
                     lines: list[str]) -> Exception | None:
     """One seeded Hypothesis run of the state machine; returns the (shrunk) failure, if any."""
     test_settings = settings(
@@ -107,7 +107,7 @@ def _replay_command(name: str, chunk: tuple[int, int], budget: Budget) -> str:
 
 
 def run_scenario(
-    spec: ScenarioSpec,
+    spec: PropertyScenario,
     *,
     lab_factory: LabFactory,
     seed_value: int = 0,

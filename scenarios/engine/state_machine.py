@@ -1,4 +1,4 @@
-"""LabScenario: the base of labtwin's Hypothesis state machines.
+"""LabStateMachine: the base of labtwin's Hypothesis state machines.
 
 A scenario is a `RuleBasedStateMachine` whose rules are orchestrator actions (and, where the
 lab has them, faults) and whose invariants say what must always hold. Each Hypothesis example
@@ -24,7 +24,7 @@ from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTime
 from labtwin.orchestrator.loop_thread import LoopThread
 from labtwin.scenarios.engine.run_record import ExampleRecord, StepRecord
 
-__all__ = ["LabScenario", "Outcome", "RunContext", "needs", "run_context"]
+__all__ = ["LabStateMachine", "Outcome", "RunContext", "needs", "run_context"]
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ def needs(capability: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     """Mark a rule as needing a lab capability ("faults", "hardware"); skipped, and reported, without it."""
 
     def decorate(rule: Callable[..., Any]) -> Callable[..., Any]:
-        def available(machine: LabScenario) -> bool:
+        def available(machine: LabStateMachine) -> bool:
             if capability in machine.context.capabilities:
                 return True
             machine.context.skipped_rules[rule.__name__] = capability
@@ -84,7 +84,7 @@ def needs(capability: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return decorate
 
 
-class LabScenario(RuleBasedStateMachine):
+class LabStateMachine(RuleBasedStateMachine):
     """Base class of scenarios. Subclasses set `lab_options` and define rules and invariants."""
 
     lab_options: ClassVar[dict[str, Any]] = {}

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
 from labtwin.scenarios.engine.run_record import FaultWindow
-from labtwin.scenarios.engine.state_machine import LabScenario, Outcome, needs
+from labtwin.scenarios.engine.state_machine import LabStateMachine, Outcome, needs
 from labtwin.twin.faults.fault import Fault
 from labtwin.twin.faults.lab_faults import BrokerOutage, BrownOut, DuplicateCommands, Latency, LinkDrop, Partition, PowerCut, WifiLoss
 from labtwin.twin.faults.sensor_faults import SensorStuck
@@ -40,7 +40,7 @@ RECOVERY_BOUND_S = 8.0
 FAULTED_TIMEOUT_S = 0.5  # requests to a faulted device: short, so outages do not dominate run time
 
 
-class Chaos(LabScenario):
+class Chaos(LabStateMachine):
     """Chaos on three Pico W twins: random tasks interleaved with random faults, invariants throughout."""
 
     fault_kinds: list[str] = DEVICE_FAULTS

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from labtwin.scenarios.engine.state_machine import LabScenario
+from labtwin.scenarios.engine.state_machine import LabStateMachine
 
 __all__ = ["HybridProperty"]
 
@@ -23,7 +23,7 @@ VOLUMES_UL = [0, 10, 20, 60, 150, 300, 350]  # includes values outside the P300'
 WELLS = ["A1", "A2", "B7", "H12", "Z9"]  # Z9 is not on a 96-well plate
 
 
-class HybridProperty(LabScenario):
+class HybridProperty(LabStateMachine):
     """The hybrid experiment as a property: random OT-2 mixes over HTTP, a Pico W reading over MQTT after each."""
 
     lab_options = {"devices": [PICO], "ot2": True}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from labtwin.scenarios.engine.state_machine import LabScenario, needs
+from labtwin.scenarios.engine.state_machine import LabStateMachine, needs
 
 __all__ = ["SensorProperty"]
 
@@ -29,7 +29,7 @@ def adc_channel(pin: int) -> int | None:
     return ADC_GPIOS.get(pin)
 
 
-class SensorProperty(LabScenario):
+class SensorProperty(LabStateMachine):
     """The seed's sensor experiment as a property: random pins and sequences, checked on the twin."""
 
     lab_options = {"devices": [DEVICE]}

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from labtwin.scenarios.engine.runner import Budget, LabFactory, ScenarioSpec, run_scenario
-from labtwin.scenarios.engine.state_machine import LabScenario, needs
+from labtwin.scenarios.engine.runner import Budget, LabFactory, PropertyScenario, run_scenario
+from labtwin.scenarios.engine.state_machine import LabStateMachine, needs
 
 
 class CounterLab:
@@ -33,7 +33,7 @@ def factory(capabilities: frozenset[str] = frozenset({"faults", "hardware"})) ->
     return LabFactory(open_counter_lab, close_counter_lab, capabilities)
 
 
-class ThirdBumpBreaks(LabScenario):
+class ThirdBumpBreaks(LabStateMachine):
     """Fails once `bump` has run three times with a value above 5: a bug the engine must find and shrink."""
 
     def __init__(self) -> None:
@@ -55,7 +55,7 @@ class ThirdBumpBreaks(LabScenario):
         assert self.big_bumps < 3, "three big bumps"
 
 
-class FaultyOnlyWithFaults(LabScenario):
+class FaultyOnlyWithFaults(LabStateMachine):
     """Has a rule that needs the `faults` capability."""
 
     @needs("faults")
@@ -69,7 +69,7 @@ class FaultyOnlyWithFaults(LabScenario):
 
 
 def test_a_failing_scenario_is_found_shrunk_and_replayable(tmp_path: Path):
-    spec = ScenarioSpec("third-bump", ThirdBumpBreaks)
+    spec = PropertyScenario("third-bump", ThirdBumpBreaks)
     lines: list[str] = []
     first = run_scenario(spec, lab_factory=factory(), seed_value=3, budget=Budget(examples=200, steps=20),
                          state_dir=tmp_path / "a", progress=lines.append)
@@ -89,13 +89,13 @@ def test_a_failing_scenario_is_found_shrunk_and_replayable(tmp_path: Path):
 
 def test_every_lab_opened_is_closed(tmp_path: Path):
     CounterLab.opened = CounterLab.closed = 0
-    run_scenario(ScenarioSpec("third-bump", ThirdBumpBreaks), lab_factory=factory(), seed_value=1,
+    run_scenario(PropertyScenario("third-bump", ThirdBumpBreaks), lab_factory=factory(), seed_value=1,
                  budget=Budget(examples=30, steps=10), state_dir=tmp_path, progress=lambda line: None)
     assert CounterLab.opened == CounterLab.closed > 0
 
 
 def test_rules_needing_a_missing_capability_are_skipped_and_reported(tmp_path: Path):
-    run = run_scenario(ScenarioSpec("needs-faults", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
+    run = run_scenario(PropertyScenario("needs-faults", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
                        seed_value=0, budget=Budget(examples=5, steps=5), state_dir=tmp_path,
                        progress=lambda line: None)
     assert run.passed
@@ -103,14 +103,14 @@ def test_rules_needing_a_missing_capability_are_skipped_and_reported(tmp_path: P
 
 
 def test_max_time_stops_new_examples(tmp_path: Path):
-    run = run_scenario(ScenarioSpec("idle", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
+    run = run_scenario(PropertyScenario("idle", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
                        seed_value=0, budget=Budget(examples=10_000, steps=5, max_time=0.5), state_dir=tmp_path,
                        progress=lambda line: None)
     assert run.passed and 0 < run.examples_run < 10_000 and run.duration_s < 10
 
 
 def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path):
-    spec = ScenarioSpec("third-bump", ThirdBumpBreaks)
+    spec = PropertyScenario("third-bump", ThirdBumpBreaks)
     timed = run_scenario(spec, lab_factory=factory(), seed_value=11, budget=Budget(examples=400, steps=20, max_time=60),
                          state_dir=tmp_path / "a", progress=lambda line: None)
     assert not timed.passed and timed.replay_command is not None
