@@ -1,0 +1,71 @@
+"""The package as pip installs it: one `labtwin` namespace, every package listed, the firmware as data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, firmware_files
+
+REPO = Path(__file__).resolve().parents[1]
+SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def _packages_on_disk() -> set[str]:
+    found = set()
+    for package, folder in SETUPTOOLS["package-dir"].items():
+        root = REPO / folder
+        found.add(package)
+        for init in root.rglob("__init__.py"):
+            relative = init.parent.relative_to(root)
+            if "__pycache__" not in relative.parts and relative.parts:
+                found.add(".".join([package, *relative.parts]))
+    return found
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    # A folder with an __init__.py that is not listed would work in the checkout and be missing
+    # from the wheel.
+    assert set(SETUPTOOLS["packages"]) == _packages_on_disk()
+
+
+def test_only_the_labtwin_namespace_is_installed():
+    assert {name.split(".")[0] for name in SETUPTOOLS["packages"]} == {"labtwin"}
+    assert all(package == "labtwin" or package.startswith("labtwin.") for package in SETUPTOOLS["package-dir"])
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    # No build isolation: the test must not reach a package index; the venv's setuptools builds it.
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(out), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    (path,) = out.glob("labtwin-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_wheel_holds_one_top_level_name_and_the_board_firmware_as_data(wheel: zipfile.ZipFile):
+    names = wheel.namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"labtwin"}
+    for relative in firmware_files(STOCK_FIRMWARE_DIR):
+        assert f"labtwin/firmware/{relative.as_posix()}" in names
+    assert {"labtwin/twin/board/shims/machine.py", "labtwin/twin/board/shims/network.py"} <= set(names)
+    assert {"labtwin/ot2_app/__main__.py", "labtwin/cli/main.py", "labtwin/__main__.py", "labtwin/py.typed"} <= set(names)
+    assert not any("__pycache__" in name for name in names)
+    entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "labtwin = labtwin.cli.main:main" in entry_points
+
+
+def test_python_dash_m_labtwin_is_the_cli():
+    run = subprocess.run([sys.executable, "-m", "labtwin", "list"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("sensor ")
+    assert "chaos" in run.stdout
