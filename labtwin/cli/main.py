@@ -14,7 +14,7 @@ from labtwin import __version__
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
 from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, EXPERIMENTS, Experiment
-from labtwin.tools.firmware_check import add_check_parser, run_check
+from labtwin.cli.check import add_check_parser, run_check
 from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, PropertyScenario, run_scenario
 from labtwin.scenarios.labs.serve_lab import add_arguments as add_serve_lab_arguments
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a twin lab and keep it up until Ctrl-C: prints (and writes) the lab file that "
                     "reaches it, and each board's serial console URL."))
 
-    add_check_parser(commands)  # `labtwin check firmware` (labtwin/tools/firmware_check.py)
+    add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
 
     flash = commands.add_parser("flash", help="flash validated firmware to a board with mpremote",
                                 description="Copy the firmware and a device config to a board, verify every "
