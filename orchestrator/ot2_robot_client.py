@@ -73,7 +73,7 @@ class AsyncOT2RobotClient:
                               labware: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any]:
         """Upload a protocol file (plus custom labware JSON files); returns the protocol resource."""
         files = [("files", (name, content))] + [("files", (label, data)) for label, data in labware]
-        return (await self._request("POST", "/protocols", files=files))["data"]
+        return await self._data("POST", "/protocols", files=files)
 
     async def analysis(self, protocol_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The protocol's latest analysis once completed.
@@ -85,7 +85,7 @@ class AsyncOT2RobotClient:
         while True:
             analyses = (await self._request("GET", f"/protocols/{protocol_id}/analyses"))["data"]
             if analyses and analyses[-1]["status"] == "completed":
-                return analyses[-1]
+                return _object(analyses[-1], f"analysis of protocol {protocol_id}")
             if time.monotonic() > deadline:
                 raise TaskTimeout(self.robot, "analysis", protocol_id, timeout)
             await asyncio.sleep(self.poll_interval)
@@ -93,11 +93,11 @@ class AsyncOT2RobotClient:
     async def create_run(self, protocol_id: str | None = None) -> dict[str, Any]:
         """A new run of ``protocol_id`` (or a live run); the robot refuses while another run is going."""
         body = {"data": {"protocolId": protocol_id} if protocol_id is not None else {}}
-        return (await self._request("POST", "/runs", json=body))["data"]
+        return await self._data("POST", "/runs", json=body)
 
     async def run(self, run_id: str) -> dict[str, Any]:
         """``GET /runs/{id}``: status, errors, actions, loaded equipment."""
-        return (await self._request("GET", f"/runs/{run_id}"))["data"]
+        return await self._data("GET", f"/runs/{run_id}")
 
     async def commands(self, run_id: str) -> list[dict[str, Any]]:
         """Every command of the run so far, in order."""
@@ -112,7 +112,7 @@ class AsyncOT2RobotClient:
     async def action(self, run_id: str, action_type: str) -> dict[str, Any]:
         """Send ``play``, ``pause`` or ``stop`` to the run."""
         body = {"data": {"actionType": action_type}}
-        return (await self._request("POST", f"/runs/{run_id}/actions", json=body))["data"]
+        return await self._data("POST", f"/runs/{run_id}/actions", json=body)
 
     async def wait_for_run(self, run_id: str, statuses: frozenset[str] | set[str] = TERMINAL_RUN_STATUSES,
                            timeout: float = 600.0) -> dict[str, Any]:
@@ -147,6 +147,10 @@ class AsyncOT2RobotClient:
 
     # --- internals ------------------------------------------------------------------------
 
+    async def _data(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The ``data`` object of the robot's answer to ``method path``."""
+        return _object((await self._request(method, path, **kwargs)).get("data"), f"the data of {method} {path}")
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self._http.request(method, path, **kwargs)
@@ -162,6 +166,12 @@ class AsyncOT2RobotClient:
             raise ProtocolError(f"OT-2 {self.robot} answered {method} {path} with a body that is not a JSON object")
         error_id, detail = _error_of(body, response)
         raise RobotApiError(self.robot, f"{method} {path}", response.status_code, error_id, detail)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"the OT-2 sent {what} as {type(value).__name__}, not a JSON object")
+    return value
 
 
 def _error_of(body: Any, response: httpx.Response) -> tuple[str, str]:

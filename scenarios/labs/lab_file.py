@@ -172,7 +172,7 @@ def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, 
     _check_keys(source, "", data, {"broker", "boards", "ot2", "wifi", "topic_prefix"})
     broker = _table(source, data, "broker", required=True)
     _check_keys(source, "broker", broker, {"url", "username_env", "password_env"})
-    url = _string(source, "broker.url", broker.get("url"), required=True)
+    url = _required_string(source, "broker.url", broker.get("url"))
     parse_broker_url(url, environ={})  # validate the URL's shape now
     boards_data = data.get("boards")
     if not isinstance(boards_data, list) or not boards_data:
@@ -181,7 +181,7 @@ def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, 
     duplicates = sorted({b.id for b in boards if [x.id for x in boards].count(b.id) > 1})
     if duplicates:
         raise ConfigError(f"{source}: board id(s) {duplicates} appear more than once")
-    prefix = _string(source, "topic_prefix", data.get("topic_prefix", "ot2"), required=True)
+    prefix = _required_string(source, "topic_prefix", data.get("topic_prefix", "ot2"))
     if not _TOPIC_PREFIX.match(prefix):
         raise ConfigError(f"{source}: topic_prefix {prefix!r} must not contain spaces, '+' or '#'")
     ot2 = _ot2(source, _table(source, data, "ot2")) if "ot2" in data else None
@@ -203,10 +203,10 @@ def _board(source: str, index: int, entry: Any) -> BoardEntry:
     if not isinstance(entry, dict):
         raise ConfigError(f"{source}: {where} must be a table with id and kind")
     _check_keys(source, where, entry, {"id", "kind", "serial_port", "password_env"})
-    device_id = _string(source, f"{where}.id", entry.get("id"), required=True)
+    device_id = _required_string(source, f"{where}.id", entry.get("id"))
     if not _DEVICE_ID.match(device_id):
         raise ConfigError(f"{source}: {where}.id {device_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    kind = _string(source, f"{where}.kind", entry.get("kind", "pico_w"), required=True)
+    kind = _required_string(source, f"{where}.kind", entry.get("kind", "pico_w"))
     if kind not in BOARD_KINDS:
         raise ConfigError(f"{source}: {where}.kind {kind!r} is not one of {', '.join(BOARD_KINDS)}")
     password_env = None
@@ -248,19 +248,23 @@ def _table(source: str, data: dict[str, Any], key: str, required: bool = False) 
     return value
 
 
-def _string(source: str, path: str, value: Any, required: bool = False) -> str | None:  # type: ignore[return]
+def _string(source: str, path: str, value: Any) -> str | None:
+    """``value`` if it is a non-empty string, None if it is missing."""
     if value is None:
-        if required:
-            raise ConfigError(f"{source}: missing {path}")
         return None
+    return _required_string(source, path, value)
+
+
+def _required_string(source: str, path: str, value: Any) -> str:
+    if value is None:
+        raise ConfigError(f"{source}: missing {path}")
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{source}: {path} must be a non-empty string")
     return value
 
 
 def _env_name(source: str, path: str, value: Any) -> str:
-    name = _string(source, path, value, required=True)
-    assert name is not None
+    name = _required_string(source, path, value)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ConfigError(f"{source}: {path} must name an environment variable (like LABTWIN_BROKER_PASSWORD), "
                           f"got {name!r}")
