@@ -21,6 +21,7 @@ __all__ = [
     "TaskError",
     "TaskRefused",
     "TaskTimeout",
+    "UnsupportedVendorVersion",
 ]
 
 
@@ -30,6 +31,22 @@ class LabtwinError(Exception):
 
 class ConfigError(LabtwinError):
     """A configuration value (file, CLI flag, URL) is missing or invalid."""
+
+
+class UnsupportedVendorVersion(ConfigError):
+    """A package labtwin patches internally is installed at another version than the patch was written for."""
+
+    def __init__(self, package: str, found: str | None, written_for: str, patch: str) -> None:
+        self.package = package
+        self.found = found
+        self.written_for = written_for
+        self.patch = patch
+        installed = f"{package} {found} is installed" if found is not None else f"{package} is not installed"
+        super().__init__(
+            f"labtwin's patch of {package} ({patch}) was written for {package} {written_for}, but {installed}; "
+            f"install {package}=={written_for} (pinned in labtwin's pyproject.toml) or port the patch "
+            "in labtwin.twin.vendor_patches"
+        )
 
 
 class BrokerUnavailable(LabtwinError):

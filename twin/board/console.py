@@ -1,8 +1,9 @@
 """A serial console on a simulated board: MicroPython's REPL on a loopback socket, for ``mpremote``.
 
 A real board is flashed over its USB serial port with ``mpremote``, which
-speaks MicroPython's raw REPL. :class:`BoardConsole` gives a
-:class:`~labtwin.twin.board.process.SimulatedBoard` the same port as a TCP socket on
+speaks MicroPython's raw REPL. :class:`BoardConsole` gives a board (a
+:class:`~labtwin.twin.board.console_host.ConsoleHost`, i.e. a
+:class:`~labtwin.twin.board.process.SimulatedBoard`) the same port as a TCP socket on
 ``127.0.0.1``; pyserial (and so ``mpremote``) opens it as ``socket://HOST:PORT``
 (:attr:`BoardConsole.url`)::
 
@@ -41,12 +42,12 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from labtwin.twin.board.process import RESET_EXIT_CODE, SHIM_DIR, vm_argv
 from labtwin.twin.board.model import WDT_RESET
+from labtwin.twin.board.vm_launch import RESET_EXIT_CODE, SHIM_DIR, vm_argv
 from labtwin.twin.server_shutdown import close_server
 
 if TYPE_CHECKING:
-    from labtwin.twin.board.process import SimulatedBoard
+    from labtwin.twin.board.console_host import ConsoleHost
 
 __all__ = ["FRIENDLY_BANNER_END", "RAW_REPL_BANNER", "SOFT_REBOOT", "BoardConsole"]
 
@@ -231,10 +232,13 @@ _State = Literal["firmware", "takeover", "starting", "live"]
 
 
 class BoardConsole:
-    """The serial console of one :class:`~labtwin.twin.board.process.SimulatedBoard`, served on a loopback socket.
+    """The serial console of one board, served on a loopback socket.
 
     Creating it attaches it to the board (``board.console``); it starts and stops
-    with the board. ``SimulatedBoard(..., console=True)`` does the same.
+    with the board. ``SimulatedBoard(..., console=True)`` does the same. It uses
+    the board only through :class:`~labtwin.twin.board.console_host.ConsoleHost`;
+    the board's supervisor calls its board-side hooks (:meth:`bridge`,
+    :meth:`firmware_line`, :meth:`vm_exited`, :meth:`board_stopped`).
 
     Args:
         board: the board; must not have a console yet.
@@ -244,7 +248,7 @@ class BoardConsole:
         interrupt_timeout: seconds a Ctrl-C waits for a booting ``main.py`` to become interruptible.
     """
 
-    def __init__(self, board: SimulatedBoard, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, board: ConsoleHost, *, host: str = "127.0.0.1", port: int = 0,
                  resume_on_disconnect: bool = True, interrupt_timeout: float = 5.0) -> None:
         if board.console is not None:
             raise ValueError(f"board {board.device_id} already has a console")
@@ -258,7 +262,7 @@ class BoardConsole:
         self.sessions = 0
         self.soft_reboots = 0
         self._port = port
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._client: asyncio.StreamWriter | None = None
         self._state: _State = "firmware"
@@ -272,7 +276,7 @@ class BoardConsole:
         self._sent_ctrl_a = False
         self._resume = False
         self._resuming = False
-        board.console = self
+        board.attach_console(self)
 
     # ----------------------------------------------------------------- public
     @property
@@ -336,7 +340,7 @@ class BoardConsole:
         self._client = writer
         self._resume = False
         self.sessions += 1
-        self.board._note(f"console: client connected ({writer.get_extra_info('peername')})")
+        self.board.note(f"console: client connected ({writer.get_extra_info('peername')})")
         try:
             while True:
                 data = await reader.read(4096)
@@ -368,7 +372,7 @@ class BoardConsole:
                 self._client_gone()
 
     def _client_gone(self) -> None:
-        self.board._note("console: client disconnected")
+        self.board.note("console: client disconnected")
         if self._state in ("takeover", "starting", "live") and self.resume_on_disconnect:
             self._resume = True
             self._pending.clear()
@@ -388,7 +392,7 @@ class BoardConsole:
             self._feed_live(data)
         elif self._state == "firmware":
             self._begin_vm("friendly")
-            if await board._console_revive(self._argv(boot=False)):
+            if await board.revive_into_repl(self._argv(boot=False)):
                 self._pending += data  # a crashed board sits in its REPL: it takes every byte
                 return
             self._state = "firmware"
@@ -397,9 +401,9 @@ class BoardConsole:
                 return  # main.py's stdin is not connected: what it would not read is lost
             self._pending += data[cut + 1:]
             self._state = "takeover"
-            board._takeover = True
+            board.request_takeover()
             await self._interrupt_firmware()
-        elif self._state == "takeover" and not board._console_vm:
+        elif self._state == "takeover" and not board.console_vm_running:
             # main.py is still running (it caught the KeyboardInterrupt, or has not seen it
             # yet): input stays held for the REPL, and every further Ctrl-C interrupts again.
             first, *rest = data.split(b"\x03")
@@ -414,9 +418,9 @@ class BoardConsole:
         # SIGINT is a KeyboardInterrupt only while the VM runs main.py (not while it boots).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.interrupt_timeout
-        while self._state == "takeover" and self.board._takeover:
-            proc = self.board._proc
-            if proc is None or proc.returncode is not None or self.board._console_vm:
+        while self._state == "takeover" and self.board.takeover_requested:
+            proc = self.board.firmware_process
+            if proc is None:
                 return
             if sigint_caught(proc.pid):
                 proc.send_signal(signal.SIGINT)
@@ -458,14 +462,18 @@ class BoardConsole:
 
     async def _start_vm(self, target: Literal["friendly", "raw"], cause: int | None, *, boot: bool) -> None:
         self._begin_vm(target)
-        await self.board._spawn_console_vm(self._argv(boot=boot), cause)
+        await self.board.boot_console_vm(self._argv(boot=boot), cause)
 
-    def _firmware_line(self, line: str) -> None:
-        # main.py's output (line by line, as the board captured it) goes to the client.
+    def firmware_line(self, line: str) -> None:
+        """Board-side hook: ``main.py`` printed ``line`` (as the board captured it); the client sees it."""
         self._send(line.encode("utf-8", errors="replace") + b"\n")
 
-    async def _bridge(self, proc: asyncio.subprocess.Process) -> None:
-        # Runs in the board's supervisor for the life of one REPL VM.
+    async def bridge(self, proc: asyncio.subprocess.Process) -> None:
+        """Board-side hook: bridge the client to the REPL VM ``proc`` until its output ends.
+
+        The board's supervisor runs it for the life of each REPL VM, instead of reading
+        ``main.py``'s lines.
+        """
         assert proc.stdout is not None
         self._vm = proc
         self._tail = b""
@@ -553,19 +561,23 @@ class BoardConsole:
         self._resuming = True
         self._vm.terminate()
 
-    async def _vm_exited(self, rc: int, reset: str | None) -> None:
-        # The board's VM exited (no stop asked for) while the console is involved: a reset,
-        # a takeover or a soft reboot. Boot what the board would boot next.
+    async def vm_exited(self, rc: int, reset: str | None) -> None:
+        """Board-side hook: the board's VM exited with ``rc`` (no stop asked for); boot what comes next.
+
+        The board's supervisor calls it when the console is involved: the REPL VM ran, the
+        console asked for a takeover, or the VM reset (``reset``: the firmware's ``"hard"`` or
+        ``"soft"`` reset request, or None). It boots what the board would boot next.
+        """
         board = self.board
         hard = reset == "hard" or (reset is None and rc == RESET_EXIT_CODE)
-        was_vm = board._console_vm
+        was_vm = board.console_vm_running
         if hard:
             self._state = "firmware"
             self._pending.clear()
             self._resume = False
             if self.drops_on_hard_reset:
                 self._drop_client()  # the board's USB device goes away with the reset
-            await board._spawn(WDT_RESET)
+            await board.boot_firmware(WDT_RESET)
         elif not was_vm and reset is None:
             # main.py ended after the console's Ctrl-C: the friendly REPL takes over.
             await self._start_vm("friendly", None, boot=False)
@@ -576,26 +588,26 @@ class BoardConsole:
                         board.device_id, rc)
             self._state = "firmware"
             self._pending.clear()
-            await board._spawn(board.model.reset_cause)
+            await board.boot_firmware(board.reset_cause)
         elif was_vm and self._resume:
             self._resume = False
             self._state = "firmware"
-            await board._spawn(board.model.reset_cause)
+            await board.boot_firmware(board.reset_cause)
         else:
             # Soft reboot: Ctrl-D at an empty prompt, SystemExit, machine.soft_reset().
             self.soft_reboots += 1
             self._send(SOFT_REBOOT)
             if was_vm and self._mode == "raw":
-                await self._start_vm("raw", board.model.reset_cause, boot=True)
+                await self._start_vm("raw", board.reset_cause, boot=True)
             else:
                 self._state = "firmware"
-                await board._spawn(board.model.reset_cause)
+                await board.boot_firmware(board.reset_cause)
 
-    def _board_stopped(self) -> None:
-        # The board's supervisor ended: stopped, power cut, or main.py crashed.
+    def board_stopped(self) -> None:
+        """Board-side hook: the board's supervisor ended (stopped, power cut, or ``main.py`` crashed)."""
         self._state = "firmware"
         self._pending.clear()
         self._resume = False
         self._vm = None
-        if self.board._crash is None:
+        if not self.board.crashed:
             self._drop_client()  # no power, no USB

@@ -10,7 +10,9 @@ other exit nobody asked for is a crash, surfaced as
 
 With ``console=True`` the board also has a serial console
 (:class:`~labtwin.twin.board.console.BoardConsole`, ``board.console.url``) that
-``mpremote`` can flash it through; see ``docs/board-console.md``.
+``mpremote`` can flash it through; see ``docs/board-console.md``. The board
+serves its console through the public members listed by
+:class:`~labtwin.twin.board.console_host.ConsoleHost`.
 """
 
 from __future__ import annotations
@@ -21,58 +23,26 @@ import logging
 import os
 import re
 import shutil
-import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from labtwin.board_firmware import DEVICE_CONFIG_NAME, copy_firmware
-from labtwin.errors import BoardCrashed, ConfigError
-from labtwin.twin.board.model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
-from labtwin.twin.clock import Clock
+from labtwin.errors import BoardCrashed
 from labtwin.twin.board.bus import HardwareBus
-from labtwin.twin.process_output import STREAM_LIMIT, console_lines
+from labtwin.twin.board.console import BoardConsole
+from labtwin.twin.board.model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
 from labtwin.twin.board.profiles import BoardProfile
+from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, RESET_EXIT_CODE, SHIM_DIR, vm_argv, vm_command
+from labtwin.twin.clock import Clock
+from labtwin.twin.process_output import STREAM_LIMIT, console_lines
 
-if TYPE_CHECKING:
-    from labtwin.twin.board.console import BoardConsole
-
+# The VM's launch constants (labtwin.twin.board.vm_launch) are re-exported: callers import them from here.
 __all__ = ["BOARD_PROFILE_ENV", "RESET_EXIT_CODE", "SHIM_DIR", "SimulatedBoard", "vm_argv", "vm_command"]
 
 log = logging.getLogger("labtwin.twin.board")
-
-RESET_EXIT_CODE = 75
-"""Exit code of the VM after ``machine.reset()``/``soft_reset()`` (the shim's ``RESET_EXIT_CODE``).
-
-Any exit with this code, or after the firmware sent the bus's ``reset`` op, is
-a reboot: the board restarts automatically.
-"""
-
-BOARD_PROFILE_ENV = "LABTWIN_BOARD_PROFILE"
-"""Environment variable set in every VM of a board: the name of the profile it simulates."""
-
-SHIM_DIR = Path(__file__).resolve().parent / "shims"
-"""MicroPython ``machine``/``network`` shims put on ``MICROPYPATH`` before ``.frozen``."""
-
-# `python -m micropython_unix` drops run_main's return value (the VM's exit code),
-# so a one-line launcher passes it on: crashes exit 1, machine.reset() exits 75.
-# SIGINT is ignored until the VM installs its own handler (while it runs a script or
-# REPL input), so a SIGINT is caught by the process exactly while MicroPython code runs
-# (the board console reads that from /proc to deliver Ctrl-C as KeyboardInterrupt).
-_LAUNCHER = ("import signal, sys, micropython_unix; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-             "sys.exit(micropython_unix.run_main(sys.argv))")
-
-
-def vm_argv(heap_bytes: int, *args: str) -> list[str]:
-    """argv that runs the MicroPython unix VM with ``args`` and exits with the VM's exit code."""
-    return [sys.executable, "-c", _LAUNCHER, "-X", f"heapsize={heap_bytes}", *args]
-
-
-def vm_command(script: str, heap_bytes: int) -> list[str]:
-    """argv that runs ``script`` in the MicroPython unix VM and exits with the VM's exit code."""
-    return vm_argv(heap_bytes, script)
 
 
 class SimulatedBoard:
@@ -129,16 +99,13 @@ class SimulatedBoard:
         self._log_file: IO[str] | None = None
         self._listeners: set[asyncio.Queue[str | None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
-        # The serial console, if any: it attaches itself here. `_console_vm` says the
-        # current process is the console's REPL VM rather than main.py; `_takeover` that
+        # The serial console, if any: it attaches itself (attach_console). `_console_vm` says
+        # the current process is the console's REPL VM rather than main.py; `_takeover` that
         # the console interrupted main.py (Ctrl-C) and wants its REPL when it has exited.
-        self.console: BoardConsole | None = None
+        self._console: BoardConsole | None = None
         self._console_vm = False
         self._takeover = False
         if console:
-            # Imported here: labtwin.twin.board.console imports this module.
-            from labtwin.twin.board.console import BoardConsole
-
             BoardConsole(self)
 
     # ----------------------------------------------------------------- state
@@ -156,6 +123,11 @@ class SimulatedBoard:
         """Raise :class:`BoardCrashed` if the board's VM exited unexpectedly."""
         if self._crash is not None:
             raise self._crash
+
+    @property
+    def console(self) -> BoardConsole | None:
+        """The board's serial console, if any (``console=True``, or ``BoardConsole(board)``)."""
+        return self._console
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -246,6 +218,95 @@ class SimulatedBoard:
                         tb: TracebackType | None) -> None:
         await self.stop()
 
+    # ----------------------------------------------------------------- the console's side (ConsoleHost)
+    # What the attached console may ask of the board (labtwin.twin.board.console_host); nothing
+    # else should call these.
+    @property
+    def crashed(self) -> bool:
+        """Whether the VM exited unexpectedly (:meth:`check` would raise)."""
+        return self._crash is not None
+
+    @property
+    def reset_cause(self) -> int:
+        """What ``machine.reset_cause()`` would answer now (the model's last reset cause)."""
+        return self.model.reset_cause
+
+    @property
+    def console_vm_running(self) -> bool:
+        """Whether the current process is the console's REPL VM rather than ``main.py``."""
+        return self._console_vm
+
+    @property
+    def firmware_process(self) -> asyncio.subprocess.Process | None:
+        """The live ``main.py`` VM process, or None (no process, it exited, or the REPL VM runs)."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None or self._console_vm:
+            return None
+        return proc
+
+    @property
+    def takeover_requested(self) -> bool:
+        """Whether the console interrupted ``main.py`` and wants its REPL once ``main.py`` has exited."""
+        return self._takeover
+
+    def attach_console(self, console: BoardConsole) -> None:
+        """Make ``console`` this board's console; it starts and stops with the board.
+
+        Raises:
+            ValueError: the board already has a console.
+        """
+        if self._console is not None:
+            raise ValueError(f"board {self.device_id} already has a console")
+        self._console = console
+
+    def note(self, text: str) -> None:
+        """Record a labtwin event in the log file only (``# labtwin: ...``): :attr:`log_lines` stay pure VM output."""
+        if self._log_file is not None:
+            self._log_file.write(f"# labtwin: {text}\n")
+
+    def request_takeover(self) -> None:
+        """Boot the console's REPL, not ``main.py``, when ``main.py`` exits (after the console's Ctrl-C)."""
+        self._takeover = True
+
+    async def boot_firmware(self, cause: int) -> None:
+        """Boot ``main.py`` in a new VM with reset cause ``cause`` (the previous VM has exited)."""
+        await self._spawn(cause)
+
+    async def boot_console_vm(self, argv: list[str], cause: int | None) -> asyncio.subprocess.Process:
+        """Run the console's REPL VM (``argv``) as the board's process; the supervisor bridges it.
+
+        A soft reboot (``cause`` given) resets the peripherals like any boot; a takeover (Ctrl-C
+        into ``main.py``, ``cause`` None) leaves them as ``main.py`` left them.
+        """
+        self._cancel_reset_timer()
+        self._console_vm, self._takeover = True, False
+        if cause is not None:
+            self.model.power_on(cause=cause)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self._proc = proc
+        self.note(f"console REPL (pid {proc.pid}, {'soft reboot' if cause is not None else 'takeover'})")
+        return proc
+
+    async def revive_into_repl(self, argv: list[str]) -> bool:
+        """Give the console a REPL VM (``argv``) on a board whose ``main.py`` crashed or returned.
+
+        A real board sits in its REPL then. Returns False (and does nothing) if the board is
+        stopped or still running.
+        """
+        if self._crash is None or self._log_file is None or (
+                self._supervisor is not None and not self._supervisor.done()):
+            return False
+        self.note("console: REPL after the crash")
+        self._crash = None
+        self.returncode = None
+        self.exited.clear()
+        self._expect_exit = False
+        await self.boot_console_vm(argv, self.model.reset_cause)
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"board {self.device_id}")
+        return True
+
     # ----------------------------------------------------------------- internals
     def _flash(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +326,7 @@ class SimulatedBoard:
             cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, limit=STREAM_LIMIT)
-        self._note(f"boot {self.model.boot_count} (pid {self._proc.pid}, reset cause {cause})")
+        self.note(f"boot {self.model.boot_count} (pid {self._proc.pid}, reset cause {cause})")
 
     def _vm_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -277,75 +338,45 @@ class SimulatedBoard:
         env["MICROPYPATH"] = f"{self.flash_dir}:{SHIM_DIR}:.frozen:{self.flash_dir / 'lib'}"
         return env
 
-    async def _spawn_console_vm(self, argv: list[str], cause: int | None) -> asyncio.subprocess.Process:
-        # Console hook: run the console's REPL VM as the board's process instead of main.py.
-        # A soft reboot (`cause` given) resets the peripherals like any boot; a takeover
-        # (Ctrl-C into main.py, `cause` None) leaves them as main.py left them.
-        self._cancel_reset_timer()
-        self._console_vm, self._takeover = True, False
-        if cause is not None:
-            self.model.power_on(cause=cause)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        self._proc = proc
-        self._note(f"console REPL (pid {proc.pid}, {'soft reboot' if cause is not None else 'takeover'})")
-        return proc
-
-    async def _console_revive(self, argv: list[str]) -> bool:
-        # Console hook: a board whose main.py crashed or returned sits in its REPL on real
-        # hardware; give the console that REPL. False if the board is stopped or running.
-        if self._crash is None or self._log_file is None or (
-                self._supervisor is not None and not self._supervisor.done()):
-            return False
-        self._note("console: REPL after the crash")
-        self._crash = None
-        self.returncode = None
-        self.exited.clear()
-        self._expect_exit = False
-        await self._spawn_console_vm(argv, self.model.reset_cause)
-        self._supervisor = asyncio.create_task(self._supervise(), name=f"board {self.device_id}")
-        return True
-
     async def _supervise(self) -> None:
         # Runs for the whole powered life: pumps output, reaps, reboots on machine.reset().
         try:
             while True:
                 proc = self._proc
                 assert proc is not None and proc.stdout is not None
-                if self._console_vm and self.console is not None:
-                    await self.console._bridge(proc)
+                if self._console_vm and self._console is not None:
+                    await self._console.bridge(proc)
                 else:
                     await self._pump(proc.stdout)
                 rc = await proc.wait()
                 self.returncode = rc
                 reset = self.model.reset_requested
-                if not self._expect_exit and self.console is not None and (
+                if not self._expect_exit and self._console is not None and (
                         self._console_vm or self._takeover or rc == RESET_EXIT_CODE or reset is not None):
                     # The console decides what a reset, takeover or soft reboot boots next.
                     if reset is not None or rc == RESET_EXIT_CODE:
                         self.reboots += 1
-                        self._note(f"machine.reset() ({reset or 'exit code'}): rebooting")
-                    await self.console._vm_exited(rc, reset)
+                        self.note(f"machine.reset() ({reset or 'exit code'}): rebooting")
+                    await self._console.vm_exited(rc, reset)
                     continue
                 if not self._expect_exit and (rc == RESET_EXIT_CODE or reset is not None):
                     self.reboots += 1
-                    self._note(f"machine.reset() ({reset or 'exit code'}): rebooting")
+                    self.note(f"machine.reset() ({reset or 'exit code'}): rebooting")
                     await self._spawn(self.model.reset_cause if reset == "soft" else WDT_RESET)
                     continue
                 if not self._expect_exit:
                     self._crash = BoardCrashed(self.device_id, rc, list(self.log_lines))
-                    self._note(f"crashed: exit code {rc}")
+                    self.note(f"crashed: exit code {rc}")
                     log.warning("%s", self._crash)
                 else:
-                    self._note(f"stopped: exit code {rc}")
+                    self.note(f"stopped: exit code {rc}")
                 break
         finally:
             self._cancel_reset_timer()
             self.model.power_off()
             self.exited.set()
-            if self.console is not None:
-                self.console._board_stopped()
+            if self._console is not None:
+                self._console.board_stopped()
             for queue in list(self._listeners):
                 queue.put_nowait(None)
 
@@ -356,18 +387,13 @@ class SimulatedBoard:
                 self._log_file.write(line + "\n")
             for queue in list(self._listeners):
                 queue.put_nowait(line)
-            if self.console is not None:
-                self.console._firmware_line(line)
+            if self._console is not None:
+                self._console.firmware_line(line)
             if self.on_output is not None:
                 try:
                     self.on_output(line)
                 except Exception:
                     log.exception("on_output callback of board %s failed", self.device_id)
-
-    def _note(self, text: str) -> None:
-        # labtwin's own events go to the log file only, so output consumers see pure VM output.
-        if self._log_file is not None:
-            self._log_file.write(f"# labtwin: {text}\n")
 
     def _on_reset(self, kind: str) -> None:
         # Firmware that swallows SystemExit would keep running after machine.reset():

@@ -6,18 +6,18 @@ command executes, any handler call raises the chosen error instead, so the engin
 exactly as it records a real hardware failure: the command ``failed`` with that error, and (the
 twin never recovers) the run ``failed`` with it in its ``errors``. A command that uses no handler
 (``comment``, ``loadLiquid``) cannot fail this way; the fault then fires on the first later
-command that does. This reaches into opentrons 9.0.0's engine (pinned exactly in pyproject).
+command that does. The reach into opentrons' engine is
+:func:`labtwin.twin.vendor_patches.intercept_engine_commands`, with its version check.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from labtwin.errors import ConfigError
+from labtwin.twin import vendor_patches
 
 __all__ = ["COMMAND_ERRORS", "CommandFailure", "arm"]
 
@@ -32,7 +32,8 @@ def _shared(name: str, message: str) -> Callable[[], Exception]:
     def build() -> Exception:
         from opentrons_shared_data.errors import exceptions
 
-        return getattr(exceptions, name)(message=message + " (injected by labtwin)")
+        error: Exception = getattr(exceptions, name)(message=message + " (injected by labtwin)")
+        return error
     return build
 
 
@@ -45,10 +46,6 @@ COMMAND_ERRORS: dict[str, Callable[[], Exception]] = {
     "command-timed-out": _shared("CommandTimedOutError", "A hardware command timed out"),
 }
 """Fault name -> the engine error it raises (names are labtwin's; the errors are opentrons')."""
-
-_HANDLERS = ("_equipment", "_movement", "_gantry_mover", "_labware_movement", "_pipetting", "_tip_handler",
-             "_run_control", "_rail_lights", "_status_bar", "_task_handler")
-
 
 @dataclass(frozen=True)
 class CommandFailure:
@@ -78,48 +75,21 @@ class _Trigger:
             raise COMMAND_ERRORS[self.failure.error]()
 
 
-class _FailingHandler:
-    """Stands in for one engine handler: delegates everything, raising when the trigger is pending."""
-
-    def __init__(self, handler: Any, trigger: _Trigger) -> None:
-        self._handler = handler
-        self._trigger = trigger
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._handler, name)
-        if not callable(attribute):
-            return attribute
-        trigger = self._trigger
-        if inspect.iscoroutinefunction(attribute):
-            @functools.wraps(attribute)
-            async def call_async(*args: Any, **kwargs: Any) -> Any:
-                trigger.maybe_raise()
-                return await attribute(*args, **kwargs)
-            return call_async
-
-        @functools.wraps(attribute)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            trigger.maybe_raise()
-            return attribute(*args, **kwargs)
-        return call
-
-
 def arm(engine: Any, failure: CommandFailure) -> None:
-    """Make ``engine`` (an opentrons ProtocolEngine with its queue worker started) fail as ``failure`` says."""
-    executor = engine._queue_worker._command_executor
+    """Make ``engine`` (an opentrons ProtocolEngine with its queue worker started) fail as ``failure`` says.
+
+    Raises:
+        UnsupportedVendorVersion: the installed opentrons is not the one the engine hook was written for.
+    """
     trigger = _Trigger(failure)
-    for name in _HANDLERS:
-        if hasattr(executor, name):
-            setattr(executor, name, _FailingHandler(getattr(executor, name), trigger))
-    execute = executor.execute
     executed = 0
 
-    async def execute_with_fault(command_id: str) -> None:
+    def count_command() -> None:
         # The engine executes a run's commands one at a time, in the order the run lists them.
         nonlocal executed
         executed += 1
         if executed >= failure.at_command:
             trigger.pending = True
-        await execute(command_id)
 
-    executor.execute = execute_with_fault
+    vendor_patches.intercept_engine_commands(engine, on_command=count_command,
+                                             before_handler_call=trigger.maybe_raise)

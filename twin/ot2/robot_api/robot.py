@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labtwin.errors import ConfigError
+from labtwin.twin import vendor_patches
 
 if TYPE_CHECKING:
     from opentrons.hardware_control import API as HardwareAPI
@@ -80,11 +81,11 @@ class SimulatedOT2:
         """Check the settings against opentrons (pipette models) and apply the delay speed-up.
 
         Raises:
-            ConfigError: a pipette model is unknown or not an OT-2 pipette.
+            ConfigError: a pipette model is unknown or not an OT-2 pipette, or the installed
+                opentrons is not the one labtwin's patches were written for
+                (:class:`~labtwin.errors.UnsupportedVendorVersion`).
         """
         from opentrons_shared_data.pipette.pipette_load_name_conversions import is_model, supported_pipette
-
-        from labtwin.twin.ot2.robot_api import delay_speedup
 
         for mount, model in self.settings.pipettes.items():
             try:
@@ -95,7 +96,7 @@ class SimulatedOT2:
             if not known or not model.rsplit("_v", 1)[-1].startswith(("1.", "2.")):
                 raise ConfigError(f"{model!r} ({mount} mount) is not an OT-2 pipette model; "
                                   "use one like p20_single_v2.2, p300_single_v2.1 or p300_multi_v2.1")
-        delay_speedup.install(self.settings.delay_speedup)
+        vendor_patches.install_delay_speedup(self.settings.delay_speedup)
 
     async def start(self) -> None:
         """Build the hardware simulator with the configured pipettes and home it.
@@ -107,7 +108,7 @@ class SimulatedOT2:
         from opentrons.types import Mount
 
         self.preflight()
-        attached = {Mount.LEFT if mount == "left" else Mount.RIGHT: {"model": model, "id": _serial_for(mount, model)}
+        attached: dict[Mount, dict[str, str | None]] = {Mount.LEFT if mount == "left" else Mount.RIGHT: {"model": model, "id": _serial_for(mount, model)}
                     for mount, model in self.settings.pipettes.items()}
         try:
             hardware = await API.build_hardware_simulator(attached_instruments=attached)
@@ -138,13 +139,10 @@ class SimulatedOT2:
 
     async def set_door(self, is_open: bool) -> None:
         """Open or close the front door; a running protocol pauses when it opens."""
-        from opentrons.hardware_control.types import DoorState
-
         self._door_open = is_open
-        # The hardware controller's door-switch callback, which on a robot runs in the hardware
-        # thread: the engines' door watchers block it until this loop handled the event, so it
-        # must not run on this loop's thread.
-        await asyncio.to_thread(self.hardware._update_door_state, DoorState.OPEN if is_open else DoorState.CLOSED)
+        # The engines' door watchers block the switch until this loop handled the event, so the
+        # switch must not run on this loop's thread.
+        await asyncio.to_thread(vendor_patches.switch_door, self.hardware, is_open)
 
     async def home(self, mount: str | None = None) -> None:
         """Home the whole gantry, or only one mount's pipette (its Z and plunger)."""
