@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtwin import __version__
-from labtwin.errors import ConfigError, LabtwinError
-from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
-from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, PROPERTY_SCENARIOS, EXPERIMENTS, Experiment
 from labtwin.cli.check import add_check_parser, run_check
-from labtwin.scenarios.labs.lab_file import load_lab_config
+from labtwin.errors import ConfigError, LabtwinError
+from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, EXPERIMENTS, PROPERTY_SCENARIOS, Experiment
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, PropertyScenario, run_scenario
+from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
+from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.scenarios.labs.serve_lab import add_arguments as add_serve_lab_arguments
 from labtwin.twin.ot2.robot_api.options import add_arguments as add_ot2_arguments
 
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a scenario on a twin lab (default: the sensor experiment)")
-    run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help=f"scenario name (default: {DEFAULT_SCENARIO})")
+    run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                     help=f"scenario name (default: {DEFAULT_SCENARIO})")
     run.add_argument("--broker", default="amqtt", metavar="amqtt|mosquitto|mqtt://HOST:PORT",
                      help="embedded amqtt (default), a Mosquitto started for the run, or an external broker "
                           "(credentials from $LABTWIN_BROKER_USERNAME / $LABTWIN_BROKER_PASSWORD)")
@@ -149,13 +150,13 @@ async def _run_on_bench(scenario: Experiment, args: argparse.Namespace) -> None:
     async with BenchLab(config) as lab:
         print(f"bench connected in {time.perf_counter() - started:.2f} s: devices {', '.join(lab.device_ids)}",
               flush=True)
-        await scenario.run(lab, lambda line: print(line, flush=True))  # type: ignore[arg-type]
+        await scenario.run(lab, lambda line: print(line, flush=True))
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
 
 
 def _flash(args: argparse.Namespace) -> int:
-    from labtwin.tools.flash import flash_board
     from labtwin.board_firmware import STOCK_FIRMWARE_DIR, firmware_hash
+    from labtwin.tools.flash import flash_board
     from labtwin.tools.validation import require_validated
 
     firmware_dir = args.firmware_dir or STOCK_FIRMWARE_DIR
@@ -187,14 +188,14 @@ def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespa
 
 def _run_property(spec: PropertyScenario, args: argparse.Namespace) -> bool:
     from labtwin.scenarios.engine.reports import write_reports
-    from labtwin.scenarios.labs.twin_lab import twin_lab_factory
+    from labtwin.scenarios.labs.twin_lab import TwinLabOptions, twin_lab_factory
 
     default = spec.default_budget
     budget = Budget(examples=args.examples or default.examples, steps=args.steps or default.steps,
                     max_time=args.max_time if args.max_time is not None else default.max_time)
     if budget.max_time is not None and budget.max_time <= 0:
         raise ConfigError(f"--max-time must be positive, got {budget.max_time:g}")
-    options: dict[str, object] = {"broker": _broker_choice(args.broker), "seed": args.seed}
+    broker = _broker_choice(args.broker)
     where = f"bench {args.lab}" if args.lab is not None else "a twin lab"
     print(f"labtwin {__version__}: scenario {spec.name!r} on {where}, seed {args.seed}, up to {budget.examples} "
           f"examples x {budget.steps} steps" + (f", max {budget.max_time:g} s" if budget.max_time else ""),
@@ -204,7 +205,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace) -> bool:
 
         factory = bench_lab_factory(load_lab_config(args.lab))
     else:
-        factory = twin_lab_factory(**options)
+        factory = twin_lab_factory(TwinLabOptions(broker=broker, seed=args.seed))
     run = run_scenario(spec, lab_factory=factory, seed_value=args.seed, budget=budget,
                        state_dir=args.state_dir, progress=lambda line: print(line, flush=True))
     reports = write_reports(run, args.report_dir)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from labtwin.board_firmware import DEVICE_CONFIG_NAME, firmware_files
 from labtwin.errors import ConfigError, DeviceOffline, LabtwinError
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.scenarios.labs.device_config import device_config as build_device_config
 from labtwin.scenarios.labs.lab_file import LabConfig
 
 __all__ = ["FlashResult", "PLATFORMS", "flash_board", "firmware_version"]
@@ -82,19 +84,12 @@ def firmware_version(firmware_dir: Path) -> str:
 def device_config(config: LabConfig, device_id: str, kind: str) -> dict[str, object]:
     """The ``device.json`` for ``device_id`` on the bench ``config`` describes (docs/device-config.md)."""
     address = config.broker_address()
-    document: dict[str, object] = {"device_id": device_id, "board": kind, "mqtt_host": address.host,
-                                   "mqtt_port": address.port, "topic_prefix": config.topic_prefix}
     # The board's own user where the bench gives it one (a broker ACL confines it to its own
     # topics: docs/security.md); otherwise the lab's broker credentials.
     own = config.board_credentials(device_id)
-    user, password = own if own is not None else (address.username, address.password)
-    if user is not None:
-        document["mqtt_user"] = user
-        document["mqtt_password"] = password
-    wifi = config.wifi_credentials()
-    if wifi is not None:
-        document["wifi_ssid"], document["wifi_password"] = wifi
-    return document
+    login = address if own is None else BrokerAddress(address.host, address.port, *own)
+    return build_device_config(device_id=device_id, board=kind, broker=login, topic_prefix=config.topic_prefix,
+                               wifi=config.wifi_credentials())
 
 
 class _Mpremote:

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from labtwin.scenarios.properties.chaos import Chaos, DuplicateDelivery, LinkRecovery
-from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
-from labtwin.scenarios.properties.hybrid import HybridProperty
-from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
 from labtwin.scenarios.engine.runner import Budget, PropertyScenario
+from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
+from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
+from labtwin.scenarios.labs.lab import Capability, Lab, twin_hardware
+from labtwin.scenarios.labs.twin_lab_options import BENCH_SERVO_PIN
+from labtwin.scenarios.properties.chaos import Chaos, DuplicateDelivery, LinkRecovery
+from labtwin.scenarios.properties.hybrid import HybridProperty
 from labtwin.scenarios.properties.sensor import SensorProperty
-from labtwin.scenarios.labs.twin_lab import BENCH_SERVO_PIN, TwinLab
 
 __all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "EXPERIMENTS", "Experiment"]
 
@@ -25,46 +26,47 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Experiment:
-    """A runnable experiment over a lab."""
+    """A runnable experiment over a lab (a twin or a bench: it looks into the hardware only where the
+    lab offers it)."""
 
     name: str
     summary: str
-    run: Callable[[TwinLab, Report], Awaitable[None]]
+    run: Callable[[Lab, Report], Awaitable[None]]
     needs_ot2: bool = False
     """Whether the lab must include the OT-2 twin."""
     needs_ot2_robot_api: bool = False
     """Whether the lab must include the OT-2 robot API twin."""
 
 
-async def _sensor(lab: TwinLab, report: Report) -> None:
+async def _sensor(lab: Lab, report: Report) -> None:
     for device_id in lab.device_ids:
         result = await run_sensor_experiment(lab.client(device_id), report=report)
         for line in result.summary_lines():
             report(line)
-        if "hardware" not in lab.capabilities:
+        if Capability.HARDWARE not in lab.capabilities:
             continue  # a bench: its hardware cannot be looked into
-        model = lab.board(device_id).model
+        model = twin_hardware(lab).board(device_id).model
         report(f"  twin hardware: LED {'on' if model.led else 'off'}, "
                f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees, "
                f"{len(model.hazards)} hazard(s)")
 
 
-async def _hybrid(lab: TwinLab, report: Report) -> None:
+async def _hybrid(lab: Lab, report: Report) -> None:
     result = await run_hybrid_experiment(lab.ot2_client(), lab.client(lab.device_ids[0]), report=report)
     for line in result.summary_lines():
         report(line)
-    if "hardware" not in lab.capabilities:
+    if Capability.HARDWARE not in lab.capabilities:
         return  # a bench OT-2 keeps no twin run log
-    twin = lab.ot2_twin()
+    twin = twin_hardware(lab).ot2_twin()
     entries = twin.run_log()
     commands = sum(len(entry["commands"]) for entry in entries)
     report(f"  twin run log: {len(entries)} task call(s), {commands} robot commands")
 
 
-async def _robot_api(lab: TwinLab, report: Report) -> None:
+async def _robot_api(lab: Lab, report: Report) -> None:
     from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
 
-    twin = lab.ot2_robot_api_twin()
+    twin = twin_hardware(lab, Capability.OT2_ROBOT_API).ot2_robot_api_twin()
     assert twin.url is not None
     async with AsyncOT2RobotClient(twin.url) as robot:
         await run_robot_api_experiment(robot, twin.control, report)

@@ -10,9 +10,9 @@ directory, so a failure found once is tried first on the next run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from labtwin.board_firmware import firmware_hash
 from labtwin.orchestrator.loop_thread import LoopThread
 from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, TraceSeries
 from labtwin.scenarios.engine.state_machine import LabStateMachine, RunContext, run_context
+from labtwin.scenarios.labs.lab import Capability, Lab, twin_hardware
 
 __all__ = ["Budget", "LabFactory", "PropertyScenario", "run_scenario"]
 
@@ -60,20 +61,29 @@ class PropertyScenario:
 
 @dataclass
 class LabFactory:
-    """How a run gets labs: open one per example (with the scenario's options), close it after."""
+    """How a run gets labs: open one per example (with the scenario's ``lab_options``), close it after.
 
-    open: Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
-    close: Callable[[Any], Coroutine[Any, Any, None]]
-    capabilities: frozenset[str]
+    Attributes:
+        open: opens (enters) a lab for one example, given the scenario's lab options.
+        close: closes a lab ``open`` returned.
+        capabilities: what the labs offer, known before any is opened (``needs`` consults it).
+        firmware_dir: the firmware the labs' boards run (its hash goes in the run record), or None
+            for a bench, whose firmware is whatever was flashed.
+    """
+
+    open: Callable[[Mapping[str, object]], Coroutine[Any, Any, Lab]]
+    close: Callable[[Lab], Coroutine[Any, Any, None]]
+    capabilities: frozenset[Capability]
     firmware_dir: Path | None = None
 
 
-def _collect_traces(lab: Any, record: ExampleRecord) -> None:
-    for device_id in getattr(lab, "device_ids", []):
-        try:
-            trace = lab.board(device_id).model.trace
-        except Exception:  # a bench lab has no boards to read
-            return
+def _collect_traces(lab: Lab, record: ExampleRecord) -> None:
+    """The boards' signal traces into ``record``, where the lab lets its hardware be looked into."""
+    if Capability.HARDWARE not in lab.capabilities:
+        return  # a bench: no board models to read
+    hardware = twin_hardware(lab)
+    for device_id in lab.device_ids:
+        trace = hardware.board(device_id).model.trace
         for signal in trace.signals():
             times, values = trace.arrays(signal)
             record.traces.append(TraceSeries(device_id, signal, times.tolist(), values.tolist()))
@@ -94,7 +104,7 @@ def _run_hypothesis(spec: PropertyScenario, seed_value: int, examples: int, step
     )
     test = seed(seed_value)(get_state_machine_test(spec.machine, settings=test_settings))
     try:
-        with with_reporter(lines.append):
+        with with_reporter(lambda value: lines.append(str(value))):  # Hypothesis reports objects; we keep text
             test()
     except Exception as e:  # the scenario failed: an invariant, a rule, or the lab itself
         return e
@@ -117,11 +127,11 @@ def run_scenario(
 ) -> ScenarioRun:
     """Run the scenario to completion (or first failure, shrunk) and return its record."""
     budget = budget or spec.default_budget
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     started = time.monotonic()
     hypothesis_lines: list[str] = []
 
-    def collect(lab: Any, record: ExampleRecord) -> None:
+    def collect(lab: Lab, record: ExampleRecord) -> None:
         _collect_traces(lab, record)
         status = "ok" if record.passed else f"FAILED ({record.error})"
         progress(f"  example {record.index + 1}: {len(record.steps)} steps, {len(record.faults)} faults, "

@@ -5,6 +5,10 @@ lab has them, faults) and whose invariants say what must always hold. Each Hypot
 gets a fresh lab from the active run context (see labtwin.scenarios.engine.runner), so shrinking replays an
 example from a clean bench. Rules are synchronous, as Hypothesis wants; the lab lives on an
 asyncio loop in a background thread and `self.run(coro)` bridges to it.
+
+The lab is a :class:`~labtwin.scenarios.labs.lab.Lab`. A rule that needs more than its clients is
+marked ``@needs(Capability.FAULTS)`` or ``@needs(Capability.HARDWARE)`` and reaches the twin through
+``self.twin(capability)``; on a lab without the capability the rule is skipped and reported.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -20,9 +24,11 @@ from hypothesis import note
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, precondition
 
-from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTimeout
+from labtwin.errors import BrokerUnavailable, ConfigError, DeviceOffline, TaskError, TaskTimeout
 from labtwin.orchestrator.loop_thread import LoopThread
+from labtwin.orchestrator.task_client import AsyncTaskClient
 from labtwin.scenarios.engine.run_record import ExampleRecord, StepRecord
+from labtwin.scenarios.labs.lab import Capability, Lab, TwinHardware, twin_hardware
 
 __all__ = ["LabStateMachine", "Outcome", "RunContext", "needs", "run_context"]
 
@@ -52,10 +58,10 @@ class RunContext:
     """Everything a running scenario needs from its runner: the loop, a lab factory, budgets, records."""
 
     loop: LoopThread
-    open_lab: Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
-    close_lab: Callable[[Any], Coroutine[Any, Any, None]]
-    collect: Callable[[Any, ExampleRecord], None]
-    capabilities: frozenset[str] = frozenset()
+    open_lab: Callable[[Mapping[str, object]], Coroutine[Any, Any, Lab]]
+    close_lab: Callable[[Lab], Coroutine[Any, Any, None]]
+    collect: Callable[[Lab, ExampleRecord], None]
+    capabilities: frozenset[Capability] = frozenset()
     examples: list[ExampleRecord] = field(default_factory=list)
     skipped_rules: dict[str, str] = field(default_factory=dict)
     steps_run: int = 0
@@ -69,14 +75,25 @@ def run_context() -> contextvars.ContextVar[RunContext]:
     return _active
 
 
-def needs(capability: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a rule as needing a lab capability ("faults", "hardware"); skipped, and reported, without it."""
+def needs(capability: Capability | str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a rule as needing a lab capability; on a lab without it the rule is skipped, and reported.
+
+    ``capability`` is a :class:`Capability` or its value (``"faults"``, ``"hardware"``).
+
+    Raises:
+        ConfigError: ``capability`` names no capability.
+    """
+    try:
+        wanted = Capability(capability)
+    except ValueError:
+        known = ", ".join(c.value for c in Capability)
+        raise ConfigError(f"needs({capability!r}): no such capability; the capabilities are {known}") from None
 
     def decorate(rule: Callable[..., Any]) -> Callable[..., Any]:
         def available(machine: LabStateMachine) -> bool:
-            if capability in machine.context.capabilities:
+            if wanted in machine.context.capabilities:
                 return True
-            machine.context.skipped_rules[rule.__name__] = capability
+            machine.context.skipped_rules[rule.__name__] = wanted.value
             return False
 
         return precondition(available)(rule)
@@ -85,9 +102,13 @@ def needs(capability: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class LabStateMachine(RuleBasedStateMachine):
-    """Base class of scenarios. Subclasses set `lab_options` and define rules and invariants."""
+    """Base class of scenarios. Subclasses set `lab_options` and define rules and invariants.
 
-    lab_options: ClassVar[dict[str, Any]] = {}
+    ``lab_options`` are what the scenario asks of a twin lab (TwinLab keywords: devices, OT-2, network
+    twin...); a bench ignores them, being what it is.
+    """
+
+    lab_options: ClassVar[Mapping[str, object]] = {}
     request_timeout: ClassVar[float] = 5.0
 
     def __init__(self) -> None:
@@ -95,10 +116,11 @@ class LabStateMachine(RuleBasedStateMachine):
         try:
             self.context = _active.get()
         except LookupError:
-            raise RuntimeError("run scenarios through `labtwin run` or labtwin.scenarios.engine.runner.run_scenario") from None
+            raise RuntimeError(
+                "run scenarios through `labtwin run` or labtwin.scenarios.engine.runner.run_scenario") from None
         self.record = ExampleRecord(index=len(self.context.examples))
         self.context.examples.append(self.record)
-        self.lab = self.context.loop.run(self.context.open_lab(dict(self.lab_options)))
+        self.lab: Lab = self.context.loop.run(self.context.open_lab(dict(self.lab_options)))
         # The lab decides which devices exist: a twin lab those of lab_options, a bench its own.
         self.devices: list[str] = list(self.lab.device_ids)
         self.clock_origin = self._now()
@@ -108,6 +130,14 @@ class LabStateMachine(RuleBasedStateMachine):
         """The lab's first device (for single-board scenarios)."""
         return self.devices[0]
 
+    def twin(self, capability: Capability = Capability.HARDWARE) -> TwinHardware:
+        """The lab's twin-only accessors, for a rule or invariant marked ``@needs(capability)``.
+
+        Raises:
+            ConfigError: the lab does not offer ``capability`` (a bench offers none).
+        """
+        return twin_hardware(self.lab, capability)
+
     # --- plumbing -------------------------------------------------------------------------
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
@@ -115,8 +145,7 @@ class LabStateMachine(RuleBasedStateMachine):
         return self.context.loop.run(coro, timeout)
 
     def _now(self) -> float:
-        clock = getattr(self.lab, "clock", None)
-        return clock.now() if clock is not None else time.monotonic()
+        return self.lab.clock.now()
 
     def log_step(self, rule: str, arguments: dict[str, Any], started: float, outcome: str, detail: str = "") -> None:
         """Record a step for the report (and as a Hypothesis note, shown with a failing example)."""
@@ -126,8 +155,11 @@ class LabStateMachine(RuleBasedStateMachine):
         note(f"step {step.index}: {rule}({arguments}) -> {outcome} {detail}".rstrip())
 
     def call(self, device_id: str, task: str, parameters: dict[str, Any], *, timeout: float | None = None,
-             client: Any = None) -> Outcome:
-        """Run a task through the orchestrator and classify how it ended (exactly one outcome)."""
+             client: AsyncTaskClient | None = None) -> Outcome:
+        """Run a task through the orchestrator and classify how it ended (exactly one outcome).
+
+        The task goes to ``device_id``'s client in the lab, or to ``client`` (the OT-2's, say).
+        """
         limit = self.request_timeout if timeout is None else timeout
         device = client if client is not None else self.lab.client(device_id)
         started_clock, started = self._now(), time.monotonic()

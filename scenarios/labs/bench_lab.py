@@ -3,20 +3,24 @@
 :class:`BenchLab` reads a lab file (:mod:`labtwin.scenarios.labs.lab_file`) and connects the orchestrator's
 clients: one MQTT client per board, the OT-2 task server's HTTP client if the file names one.
 It starts nothing and simulates nothing, so it offers none of the twin-only capabilities
-(``faults``, ``hardware``): property scenarios skip the rules that need them and list them in
-their report. The same scenario file serves both labs.
+(``faults``, ``hardware``) and has no twin accessors (it is a :class:`~labtwin.scenarios.labs.lab.Lab`,
+not a :class:`~labtwin.scenarios.labs.lab.TwinHardware`): property scenarios skip the rules that
+need them and list them in their report, and ``twin_hardware(bench)`` is a ConfigError that says so.
+The same scenario file serves both labs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labtwin.errors import ConfigError
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from labtwin.scenarios.labs.broker_url import BrokerAddress
-from labtwin.scenarios.labs.lab_file import LabConfig
 from labtwin.scenarios.engine.runner import LabFactory
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.scenarios.labs.lab import Capability, Lab
+from labtwin.scenarios.labs.lab_file import LabConfig
 from labtwin.twin.clock import WallClock
 
 if TYPE_CHECKING:
@@ -24,12 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BENCH_CAPABILITIES", "BenchLab", "bench_lab_factory"]
 
-BENCH_CAPABILITIES: frozenset[str] = frozenset()
+BENCH_CAPABILITIES: frozenset[Capability] = frozenset()
 """A bench offers no twin-only capability: no injected faults, no look inside the hardware."""
 
 
 class BenchLab:
-    """The boards and OT-2 a lab file describes, with connected orchestrator clients.
+    """The boards and OT-2 a lab file describes, with connected orchestrator clients (a Lab).
 
     Args:
         config: the parsed lab file.
@@ -51,9 +55,14 @@ class BenchLab:
         return self.config.device_ids
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[Capability]:
         """None of the twin-only capabilities."""
         return BENCH_CAPABILITIES
+
+    @property
+    def description(self) -> str:
+        """``bench lab FILE``, for messages."""
+        return f"bench lab {self.config.source}"
 
     @property
     def ot2_url(self) -> str | None:
@@ -77,11 +86,6 @@ class BenchLab:
         if self._ot2_client is None:
             raise ConfigError(f"{self.config.source} names no OT-2 task server: add [ot2] task_server_url")
         return self._ot2_client
-
-    def board(self, device_id: str) -> Any:
-        """Twin labs only: a bench's hardware cannot be looked into."""
-        raise ConfigError(f"{device_id!r} is real hardware (bench lab {self.config.source}): "
-                          "its pins cannot be read; this needs a twin lab")
 
     async def __aenter__(self) -> BenchLab:
         stack = AsyncExitStack()
@@ -116,16 +120,20 @@ class BenchLab:
             await stack.aclose()
 
 
-def bench_lab_factory(config: LabConfig, **options: Any) -> LabFactory:
+def bench_lab_factory(config: LabConfig, *, timeout: float = 10.0) -> LabFactory:
     """Labs for scenario runs on a bench: one BenchLab per example (scenario lab options are ignored:
     a bench is what it is)."""
 
-    async def open_lab(_scenario_options: dict[str, Any]) -> BenchLab:
-        lab = BenchLab(config, **options)
+    async def open_lab(_scenario_options: Mapping[str, object]) -> BenchLab:
+        lab = BenchLab(config, timeout=timeout)
         await lab.__aenter__()
         return lab
 
-    async def close_lab(lab: BenchLab) -> None:
+    async def close_lab(lab: Lab) -> None:
         await lab.__aexit__(None, None, None)
 
     return LabFactory(open_lab, close_lab, BENCH_CAPABILITIES, firmware_dir=None)
+
+
+if TYPE_CHECKING:  # the declared interface, checked by mypy (tests/test_static_checks.py)
+    _IMPLEMENTS: type[Lab] = BenchLab

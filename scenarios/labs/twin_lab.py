@@ -15,6 +15,11 @@ the OT-2 robot API twin (the Opentrons robot's own HTTP API, on opentrons' engin
 ``consoles=True`` every board has a serial console (``lab.board(id).console.url``,
 ``socket://127.0.0.1:PORT``) that ``mpremote`` and ``labtwin flash`` use as a board's USB port.
 
+The options (devices, broker, board kind, firmware, what else runs) are a checked
+:class:`~labtwin.scenarios.labs.twin_lab_options.TwinLabOptions`, given whole or as keywords.
+A twin lab offers every capability (:class:`~labtwin.scenarios.labs.lab.Capability`), so
+:func:`~labtwin.scenarios.labs.lab.twin_hardware` gives scenarios its boards, links and broker.
+
 Scenarios receive a lab and never start processes themselves. Everything the lab starts
 it stops on exit, even when start-up fails half-way: the boards (each before its orchestrator
 client and network twin) before the broker. Boards boot ``boot_concurrency`` at a time.
@@ -23,48 +28,53 @@ client and network twin) before the broker. Boards boot ``boot_concurrency`` at 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import resource
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from typing_extensions import Unpack
+
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
-from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
-from labtwin.scenarios.labs.broker_url import BrokerAddress
 from labtwin.scenarios.engine.runner import LabFactory
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.scenarios.labs.device_config import device_config
+from labtwin.scenarios.labs.lab import Capability, Lab, TwinHardware
+from labtwin.scenarios.labs.twin_lab_options import (
+    BENCH_SENSOR_VOLTS,
+    BENCH_SERVO_PIN,
+    ORCHESTRATOR_USER,
+    TwinLabKeywords,
+    TwinLabOptions,
+    twin_lab_keywords,
+    wire_default_bench,
+)
 from labtwin.twin.board.process import SimulatedBoard
-from labtwin.twin.board.model import BoardModel, Hazard
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 from labtwin.twin.brokers.acl import DeviceAcl
 from labtwin.twin.clock import WallClock
 from labtwin.twin.network.network_twin import NetworkTwin
 from labtwin.twin.ot2.task_twin import Ot2TaskServer
-from labtwin.twin.board.profiles import BOARD_PROFILES
 
 if TYPE_CHECKING:
     from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
     from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer
 
 __all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES",
-           "TwinLab", "twin_lab_factory", "wire_default_bench"]
+           "TwinLab", "TwinLabOptions", "twin_lab_factory", "wire_default_bench"]
 
-ORCHESTRATOR_USER = "orchestrator"
 OT2_DEVICE_ID = "ot2"
 OT2_ROBOT_API_DEVICE_ID = "ot2-robot-api"
 LAB_WIFI_SSID = "labtwin-ap"
-TWIN_CAPABILITIES = frozenset({"faults", "hardware"})
-OT2_ROBOT_API_CAPABILITY = "ot2_robot_api"
+TWIN_CAPABILITIES = frozenset({Capability.FAULTS, Capability.HARDWARE})
+"""What every twin lab offers."""
+OT2_ROBOT_API_CAPABILITY = Capability.OT2_ROBOT_API
 """What labs built with ``ot2_robot_api=True`` offer on top of TWIN_CAPABILITIES."""
-
-# What the default bench has wired to each board: three analog sensors and a servo.
-BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
-BENCH_SERVO_PIN = 15
 
 _Handle = TypeVar("_Handle")
 
@@ -92,80 +102,29 @@ def _ensure_open_files(boards: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-def wire_default_bench(model: BoardModel) -> None:
-    """Connect the default bench's sensors and servo to a board model."""
-    for channel, volts in BENCH_SENSOR_VOLTS.items():
-        model.adc.set_voltage(channel, volts)
-    model.attach_servo(BENCH_SERVO_PIN)
-
-
 class TwinLab:
-    """Starts a broker (embedded amqtt, Mosquitto, or an external one) and simulated boards."""
+    """Starts a broker (embedded amqtt, Mosquitto, or an external one) and simulated boards.
 
-    def __init__(
-        self,
-        *,
-        devices: Sequence[str] = ("pico-w-lab-001",),
-        board: str = "pico_w",
-        broker: str | BrokerAddress = "amqtt",
-        broker_persistence: bool = False,
-        seed: int = 0,
-        topic_prefix: str = DEFAULT_TOPIC_PREFIX,
-        firmware_dir: Path = STOCK_FIRMWARE_DIR,
-        work_dir: Path | None = None,
-        timeout: float = 10.0,
-        boot_timeout: float = 15.0,
-        boot_concurrency: int = 8,
-        on_output: Callable[[str, str], None] | None = None,
-        on_hazard: Callable[[str, Hazard], None] | None = None,
-        wiring: Callable[[BoardModel], None] = wire_default_bench,
-        heap_bytes: int | None = None,
-        ot2: bool = False,
-        network_twin: bool = False,
-        ot2_robot_api: bool = False,
-        ot2_robot_api_delay_speedup: float = 100.0,
-        consoles: bool = False,
-    ) -> None:
-        if not devices:
-            raise ConfigError("a twin lab needs at least one device")
-        for device_id in devices:
-            validate_device_id(device_id)
-        if len(set(devices)) != len(devices):
-            raise ConfigError(f"device ids must be unique, got {list(devices)}")
-        if ORCHESTRATOR_USER in devices:
-            raise ConfigError(f"{ORCHESTRATOR_USER!r} is the orchestrator's broker user; name the device otherwise")
-        if board not in BOARD_PROFILES:
-            raise ConfigError(f"unknown board {board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
-        if isinstance(broker, str) and broker not in ("amqtt", "mosquitto"):
-            raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {broker!r}")
-        if broker_persistence and broker != "mosquitto":
-            raise ConfigError("broker_persistence is a Mosquitto option (its persistence database); "
-                              f"the broker here is {broker!r}")
-        if not (firmware_dir / "main.py").is_file():
-            raise ConfigError(f"no firmware at {firmware_dir} (main.py missing)")
-        if boot_concurrency < 1:
-            raise ConfigError(f"boot_concurrency must be at least 1, got {boot_concurrency!r}")
-        if not ot2_robot_api_delay_speedup > 0:
-            raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {ot2_robot_api_delay_speedup!r}")
-        self.device_ids = list(devices)
-        self.profile = BOARD_PROFILES[board]
-        if heap_bytes is not None:
-            if heap_bytes < 16_384:
-                raise ConfigError(f"heap_bytes={heap_bytes} is too small for any MicroPython firmware")
-            # What-if runs: the same board with less (or more) RAM for MicroPython.
-            self.profile = dataclasses.replace(self.profile, heap_bytes=heap_bytes)
-        self.seed = seed
-        self.topic_prefix = topic_prefix
-        self.firmware_dir = firmware_dir
-        self.timeout = timeout
-        self.boot_timeout = boot_timeout
-        self.boot_concurrency = boot_concurrency
-        self._broker_choice = broker
-        self._broker_persistence = broker_persistence
-        self._work_dir = work_dir
-        self._on_output = on_output
-        self._on_hazard = on_hazard
-        self._wiring = wiring
+    Built from a :class:`TwinLabOptions`, from its fields as keywords, or from both (the keywords
+    replace the options' fields): ``TwinLab(devices=["pico-a"], network_twin=True)``. A bad option is
+    a ConfigError here, before anything starts. Implements :class:`~labtwin.scenarios.labs.lab.Lab`
+    and the twin-only :class:`~labtwin.scenarios.labs.lab.TwinHardware`.
+    """
+
+    def __init__(self, options: TwinLabOptions | None = None, /, **overrides: Unpack[TwinLabKeywords]) -> None:
+        if options is None:
+            options = TwinLabOptions(**overrides)
+        elif overrides:
+            options = options.replace(**overrides)
+        self.options = options
+        self.device_ids = list(options.devices)
+        self.profile = options.profile
+        self.seed = options.seed
+        self.topic_prefix = options.topic_prefix
+        self.firmware_dir = options.firmware_dir
+        self.timeout = options.timeout
+        self.boot_timeout = options.boot_timeout
+        self.boot_concurrency = options.boot_concurrency
         self._stack: AsyncExitStack | None = None
         self._boards: dict[str, SimulatedBoard] = {}
         self._clients: dict[str, AsyncMQTTOrchestratorClient] = {}
@@ -174,16 +133,11 @@ class TwinLab:
         self.broker: AmqttBroker | MosquittoBroker | None = None
         self.work_dir: Path | None = None
         self._wifi_password = secrets.token_urlsafe(12)
-        self._with_links = network_twin
         self._links: dict[str, NetworkTwin] = {}
         # One clock for the whole lab: board models, traces and scenario steps share its time axis.
         self.clock = WallClock()
-        self._with_ot2 = ot2
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
-        self._with_ot2_robot_api = ot2_robot_api
-        self._consoles = consoles
-        self._ot2_robot_api_delay_speedup = ot2_robot_api_delay_speedup
         self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
 
     # --- handles --------------------------------------------------------------------------
@@ -197,7 +151,7 @@ class TwinLab:
 
     def link(self, device_id: str) -> NetworkTwin:
         """The network twin between a device and the broker (labs built with network_twin=True)."""
-        if not self._with_links:
+        if not self.options.network_twin:
             raise ConfigError("this lab has no network twin: build it with TwinLab(network_twin=True)")
         try:
             return self._links[device_id]
@@ -239,9 +193,14 @@ class TwinLab:
         return self._ot2_robot_api_twin.url if self._ot2_robot_api_twin is not None else None
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[Capability]:
         """What scenarios may use in this lab (see labtwin.scenarios.engine.state_machine.needs)."""
-        return _capabilities(ot2_robot_api=self._with_ot2_robot_api)
+        return _capabilities(ot2_robot_api=self.options.ot2_robot_api)
+
+    @property
+    def description(self) -> str:
+        """``twin lab``, for messages."""
+        return "twin lab"
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -257,16 +216,16 @@ class TwinLab:
             await stack.aclose()
 
     async def _start(self, stack: AsyncExitStack) -> None:
-        if self._work_dir is None:
+        if self.options.work_dir is None:
             self.work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labtwin-")))
         else:
-            self.work_dir = self._work_dir
+            self.work_dir = self.options.work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
         _ensure_open_files(len(self.device_ids))
         # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
-        if self._with_ot2:
+        if self.options.ot2:
             await self._spawn_ot2(stack)
-        if self._with_ot2_robot_api:
+        if self.options.ot2_robot_api:
             await self._spawn_ot2_robot_api(stack)
         await self._start_broker(stack)
         # Boards boot boot_concurrency at a time, each into its own exit stack (its board stopped
@@ -306,7 +265,7 @@ class TwinLab:
 
     def _output_of(self, device_id: str) -> Callable[[str], None] | None:
         """The lab's on_output callback, bound to one device."""
-        on_output = self._on_output
+        on_output = self.options.on_output
         return (lambda line: on_output(device_id, line)) if on_output else None
 
     async def _spawn_ot2(self, stack: AsyncExitStack) -> None:
@@ -322,7 +281,7 @@ class TwinLab:
 
         assert self.work_dir is not None
         twin = Ot2RobotApiServer(work_dir=self.work_dir / OT2_ROBOT_API_DEVICE_ID, device_id=OT2_ROBOT_API_DEVICE_ID,
-                                 delay_speedup=self._ot2_robot_api_delay_speedup,
+                                 delay_speedup=self.options.ot2_robot_api_delay_speedup,
                                  on_output=self._output_of(OT2_ROBOT_API_DEVICE_ID))
         stack.push_async_callback(twin.stop)
         await twin.spawn()
@@ -338,8 +297,8 @@ class TwinLab:
 
     async def _start_broker(self, stack: AsyncExitStack) -> None:
         assert self.work_dir is not None
-        if isinstance(self._broker_choice, BrokerAddress):
-            self.broker_address = self._broker_choice
+        if isinstance(self.options.broker, BrokerAddress):
+            self.broker_address = self.options.broker
             return
         # Per-lab generated credentials: with authentication on, amqtt also keeps sessions properly.
         users = {ORCHESTRATOR_USER: secrets.token_urlsafe(16)}
@@ -348,36 +307,31 @@ class TwinLab:
         # Each board may only read its own commands and write its own result and status
         # (amqtt enforces less than mosquitto: docs/security.md).
         acl = DeviceAcl(prefix=self.topic_prefix, orchestrators=(ORCHESTRATOR_USER,))
-        if self._broker_choice == "mosquitto":
+        if self.options.broker == "mosquitto":
             self.broker = MosquittoBroker(work_dir=self.work_dir / "mosquitto", users=users, acl=acl,
-                                          persistence=self._broker_persistence)
+                                          persistence=self.options.broker_persistence)
         else:
             self.broker = AmqttBroker(users=users, acl=acl)
         await stack.enter_async_context(self.broker)
         self.broker_address = BrokerAddress(
             self.broker.host, self.broker.port, ORCHESTRATOR_USER, users[ORCHESTRATOR_USER])
 
-    def _device_config(self, device_id: str, mqtt_host: str, mqtt_port: int) -> dict[str, Any]:
+    def _device_config(self, device_id: str, mqtt_host: str, mqtt_port: int) -> dict[str, object]:
+        """The board's device.json: it reaches the broker at ``mqtt_host:mqtt_port`` (maybe its network twin)."""
         assert self.broker_address is not None
-        external = self.broker is None
-        return {
-            "device_id": device_id,
-            "board": self.profile.name,
-            "topic_prefix": self.topic_prefix,
-            "mqtt_host": mqtt_host,
-            "mqtt_port": mqtt_port,
-            "mqtt_user": self.broker_address.username if external else device_id,
-            "mqtt_password": self.broker_address.password if external else self._credentials[device_id],
-            "wifi_ssid": LAB_WIFI_SSID,
-            "wifi_password": self._wifi_password,
-        }
+        if self.broker is None:  # an external broker: the boards log in as the lab does
+            login = BrokerAddress(mqtt_host, mqtt_port, self.broker_address.username, self.broker_address.password)
+        else:  # each board has its own user, confined to its own topics by the broker's ACL
+            login = BrokerAddress(mqtt_host, mqtt_port, device_id, self._credentials[device_id])
+        return device_config(device_id=device_id, board=self.profile.name, broker=login,
+                             topic_prefix=self.topic_prefix, wifi=self.wifi_credentials)
 
     async def _start_device(self, stack: AsyncExitStack, device_id: str) -> None:
         assert self.work_dir is not None and self.broker_address is not None
-        on_hazard = self._on_hazard
+        on_hazard = self.options.on_hazard
         mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
         index = self.device_ids.index(device_id)  # seeds by position, whatever order boards boot in
-        if self._with_links:
+        if self.options.network_twin:
             # The device reaches the broker only through its own network twin, where faults act.
             link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
                                seed=self.seed + index)
@@ -393,12 +347,12 @@ class TwinLab:
             seed=self.seed + index,
             clock=self.clock,
             on_output=self._output_of(device_id),
-            on_hazard=(lambda hazard, d=device_id: on_hazard(d, hazard)) if on_hazard else None,
+            on_hazard=functools.partial(on_hazard, device_id) if on_hazard else None,
             wifi_ssid=LAB_WIFI_SSID,
             wifi_password=self._wifi_password,
-            console=self._consoles,
+            console=self.options.consoles,
         )
-        self._wiring(board.model)
+        self.options.wiring(board.model)
         client = AsyncMQTTOrchestratorClient(
             self.broker_address.host, device_id, self.broker_address.port, timeout=self.timeout,
             topic_prefix=self.topic_prefix, username=self.broker_address.username,
@@ -429,24 +383,32 @@ class TwinLab:
         raise DeviceOffline(device_id, f"not online {limit:g} s after boot; see its log at {board.log_path}")
 
 
-def _capabilities(*, ot2_robot_api: bool) -> frozenset[str]:
+def _capabilities(*, ot2_robot_api: bool) -> frozenset[Capability]:
     return (TWIN_CAPABILITIES | {OT2_ROBOT_API_CAPABILITY}) if ot2_robot_api else TWIN_CAPABILITIES
 
 
-def twin_lab_factory(**base_options: Any) -> LabFactory:
-    """Labs for scenario runs: a fresh TwinLab per example, the scenario's options over `base_options`.
+def twin_lab_factory(options: TwinLabOptions | None = None, /, **overrides: Unpack[TwinLabKeywords]) -> LabFactory:
+    """Labs for scenario runs: a fresh TwinLab per example, the scenario's ``lab_options`` over these options.
 
-    The factory offers OT2_ROBOT_API_CAPABILITY when ``base_options`` ask for ``ot2_robot_api=True``.
+    ``options`` and ``overrides`` combine as in TwinLab() and are checked now, before any run. The
+    factory offers OT2_ROBOT_API_CAPABILITY when they ask for ``ot2_robot_api=True``.
     """
+    if options is None:
+        options = TwinLabOptions(**overrides)
+    elif overrides:
+        options = options.replace(**overrides)
+    base = options
 
-    async def open_lab(options: dict[str, Any]) -> TwinLab:
-        lab = TwinLab(**{**base_options, **options})
+    async def open_lab(scenario_options: Mapping[str, object]) -> TwinLab:
+        lab = TwinLab(base.replace(**twin_lab_keywords(scenario_options)))
         await lab.__aenter__()
         return lab
 
-    async def close_lab(lab: TwinLab) -> None:
+    async def close_lab(lab: Lab) -> None:
         await lab.__aexit__(None, None, None)
 
-    firmware_dir = base_options.get("firmware_dir", STOCK_FIRMWARE_DIR)
-    capabilities = _capabilities(ot2_robot_api=bool(base_options.get("ot2_robot_api", False)))
-    return LabFactory(open_lab, close_lab, capabilities, firmware_dir)
+    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), base.firmware_dir)
+
+
+if TYPE_CHECKING:  # the declared interfaces, checked by mypy (tests/test_static_checks.py)
+    _IMPLEMENTS: type[TwinHardware] = TwinLab

@@ -12,15 +12,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
 
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
 from labtwin.scenarios.engine.run_record import FaultWindow
 from labtwin.scenarios.engine.state_machine import LabStateMachine, Outcome, needs
+from labtwin.scenarios.labs.lab import Capability
 from labtwin.twin.faults.fault import Fault
-from labtwin.twin.faults.lab_faults import BrokerOutage, BrownOut, DuplicateCommands, Latency, LinkDrop, Partition, PowerCut, WifiLoss
+from labtwin.twin.faults.lab_faults import (
+    BrokerOutage,
+    BrownOut,
+    DuplicateCommands,
+    Latency,
+    LinkDrop,
+    Partition,
+    PowerCut,
+    WifiLoss,
+)
 from labtwin.twin.faults.sensor_faults import SensorStuck
 
 __all__ = ["Chaos", "DuplicateDelivery", "LinkRecovery", "RECOVERY_BOUND_S"]
@@ -66,9 +76,9 @@ class Chaos(LabStateMachine):
         return entry[0] if entry else None
 
     def _make(self, kind: str, device_id: str) -> Fault:
-        lab, clock = self.lab, self.lab.clock
-        board, link = lab.board(device_id), lab.link(device_id)
-        makers: dict[str, Any] = {
+        twin, clock = self.twin(Capability.FAULTS), self.lab.clock
+        board, link = twin.board(device_id), twin.link(device_id)
+        makers: dict[str, Callable[[], Fault]] = {
             "partition": lambda: Partition(link, clock=clock),
             "link_drop": lambda: LinkDrop(link, clock=clock),
             "duplicate_commands": lambda: DuplicateCommands(link, clock=clock),
@@ -153,11 +163,12 @@ class Chaos(LabStateMachine):
         if outcome.kind == "task_error":
             raise AssertionError(f"valid request to {device} got a device error: {outcome.code} {outcome.message}")
         if fault is None or fault in HARMLESS:
-            assert outcome.kind == "ok", f"{device} with fault {fault} should serve, got {outcome.label}: {outcome.message}"
+            assert outcome.kind == "ok", (
+                f"{device} with fault {fault} should serve, got {outcome.label}: {outcome.message}")
 
     # --- rules: faults --------------------------------------------------------------------
 
-    @needs("faults")
+    @needs(Capability.FAULTS)
     @rule(pick=PICK, fault_pick=PICK)
     def start_device_fault(self, pick: int, fault_pick: int) -> None:
         device, kind = self._device(pick), self.fault_kinds[fault_pick % len(self.fault_kinds)]
@@ -169,16 +180,16 @@ class Chaos(LabStateMachine):
             self.active.pop(device)
             assert self._recovered(device), f"{device} not serving {RECOVERY_BOUND_S} s after a brown-out"
 
-    @needs("faults")
+    @needs(Capability.FAULTS)
     @precondition(lambda self: self.broker_outages and not self.active)
     @rule()
     def start_broker_outage(self) -> None:
-        broker = self.lab.broker
+        broker = self.twin(Capability.FAULTS).broker
         if broker is None:
             return
         self._start("broker", "broker_outage", BrokerOutage(broker, clock=self.lab.clock))
 
-    @needs("faults")
+    @needs(Capability.FAULTS)
     @precondition(lambda self: bool(self.active))
     @rule(pick=st.integers(min_value=0, max_value=7))
     def clear_fault(self, pick: int) -> None:
@@ -193,20 +204,22 @@ class Chaos(LabStateMachine):
 
     # --- invariants -----------------------------------------------------------------------
 
-    @needs("hardware")
+    @needs(Capability.HARDWARE)
     @invariant()
     def effects_happen_at_most_once(self) -> None:
+        twin = self.twin()
         for device in self.devices:
-            reads = len(self.lab.board(device).model.trace.samples("adc.0"))
+            reads = len(twin.board(device).model.trace.samples("adc.0"))
             assert reads <= self.reads_sent[device], (
                 f"{device}: {reads} ADC reads on the hardware for {self.reads_sent[device]} read requests")
 
-    @needs("hardware")
+    @needs(Capability.HARDWARE)
     @invariant()
     def led_agrees_with_last_acknowledged_command(self) -> None:
+        twin = self.twin()
         for device, expected in self.led.items():
             if expected is not None and self._fault_on(device) not in REBOOTING:
-                assert self.lab.board(device).model.led is expected, f"{device} LED disagrees with last ack"
+                assert twin.board(device).model.led is expected, f"{device} LED disagrees with last ack"
 
     def teardown(self) -> None:
         try:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
-from labtwin.scenarios.engine.state_machine import LabStateMachine
+from labtwin.scenarios.engine.state_machine import LabStateMachine, Outcome
 
 __all__ = ["HybridProperty"]
 
@@ -33,7 +33,7 @@ class HybridProperty(LabStateMachine):
         super().__init__()
         self.total_tips: int | None = None
 
-    def _ot2(self, task: str, parameters: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def _ot2(self, task: str, parameters: dict[str, Any]) -> Outcome:
         return self.call(OT2, task, parameters, client=self.lab.ot2_client())
 
     def _deck(self) -> dict[str, Any]:

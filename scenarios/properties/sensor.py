@@ -7,10 +7,16 @@ model's signal within its noise bound, and wrong pins must fail exactly as on a 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
 from labtwin.scenarios.engine.state_machine import LabStateMachine, needs
+from labtwin.scenarios.labs.lab import Capability
+
+if TYPE_CHECKING:
+    from labtwin.twin.board.model import BoardModel
 
 __all__ = ["SensorProperty"]
 
@@ -41,8 +47,9 @@ class SensorProperty(LabStateMachine):
         self.servo_angle: int | None = None
 
     @property
-    def model(self):  # type: ignore[no-untyped-def]
-        return self.lab.board(self.device).model
+    def model(self) -> BoardModel:
+        """The twin board's model (rules and invariants that look at the hardware)."""
+        return self.twin().board(self.device).model
 
     @rule(pin=st.sampled_from(sorted(set(range(0, 30)))))
     def read_sensor(self, pin: int) -> None:
@@ -55,7 +62,7 @@ class SensorProperty(LabStateMachine):
         assert outcome.kind == "ok", outcome
         reading = outcome.value
         assert reading["sensor_pin"] == pin and 0 <= reading["raw_value"] <= 65535
-        if "hardware" in self.context.capabilities and channel != 4:  # channel 4 is a temperature
+        if Capability.HARDWARE in self.context.capabilities and channel != 4:  # channel 4 is a temperature
             adc = self.model.adc
             bound = adc.noise_bound(channel) + VOLTS_PER_LSB
             assert abs(reading["voltage"] - adc.signal(channel)) <= bound + 1e-4, (
@@ -84,7 +91,7 @@ class SensorProperty(LabStateMachine):
         outcome = self.call(self.device, "move_servo", {"pin": SERVO_PIN, "angle": angle})
         assert outcome.kind == "task_error" and outcome.code == "bad_parameters", outcome
 
-    @needs("hardware")
+    @needs(Capability.HARDWARE)
     @invariant()
     def hardware_agrees_with_acknowledged_commands(self) -> None:
         if self.led_on is not None:

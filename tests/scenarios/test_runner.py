@@ -2,34 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
+from labtwin.errors import ConfigError
 from labtwin.scenarios.engine.runner import Budget, LabFactory, PropertyScenario, run_scenario
 from labtwin.scenarios.engine.state_machine import LabStateMachine, needs
+from labtwin.scenarios.labs.lab import Capability, Lab
+from labtwin.twin.clock import WallClock
+
+if TYPE_CHECKING:
+    from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+    from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 
 
 class CounterLab:
-    """A lab with no processes: enough to exercise the engine."""
+    """A lab with no processes and no devices: enough to exercise the engine (a Lab, nothing more)."""
 
+    description = "counter lab"
     device_ids: list[str] = []
+    capabilities: frozenset[Capability] = frozenset()
+    broker_address = None
+    ot2_url = None
+    ot2_robot_api_url = None
     opened = 0
     closed = 0
 
+    def __init__(self) -> None:
+        self.clock = WallClock()
 
-async def open_counter_lab(options: dict[str, Any]) -> CounterLab:
+    def client(self, device_id: str) -> AsyncMQTTOrchestratorClient:
+        raise ConfigError(f"no device {device_id!r} in the counter lab")
+
+    def ot2_client(self) -> AsyncHTTPOrchestratorClient:
+        raise ConfigError("the counter lab has no OT-2")
+
+    async def __aenter__(self) -> CounterLab:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+async def open_counter_lab(options: Mapping[str, object]) -> CounterLab:
     CounterLab.opened += 1
     return CounterLab()
 
 
-async def close_counter_lab(lab: CounterLab) -> None:
+async def close_counter_lab(lab: Lab) -> None:
     CounterLab.closed += 1
 
 
-def factory(capabilities: frozenset[str] = frozenset({"faults", "hardware"})) -> LabFactory:
+def factory(capabilities: frozenset[Capability] = frozenset({Capability.FAULTS, Capability.HARDWARE})) -> LabFactory:
     return LabFactory(open_counter_lab, close_counter_lab, capabilities)
 
 
@@ -58,7 +86,7 @@ class ThirdBumpBreaks(LabStateMachine):
 class FaultyOnlyWithFaults(LabStateMachine):
     """Has a rule that needs the `faults` capability."""
 
-    @needs("faults")
+    @needs(Capability.FAULTS)
     @rule()
     def inject(self) -> None:
         raise AssertionError("must not run without the faults capability")
@@ -106,7 +134,7 @@ def test_max_time_stops_new_examples(tmp_path: Path):
     run = run_scenario(PropertyScenario("idle", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
                        seed_value=0, budget=Budget(examples=10_000, steps=5, max_time=0.5), state_dir=tmp_path,
                        progress=lambda line: None)
-    assert run.passed and 0 < run.examples_run < 10_000 and run.duration_s < 10
+    assert run.passed and 0 < run.examples_run < 10_000 and run.duration_s > 0.5  # stopped by the time budget
 
 
 def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path):
@@ -116,7 +144,9 @@ def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path
     assert not timed.passed and timed.replay_command is not None
     words = timed.replay_command.split()
     replay_seed, examples = int(words[words.index("--seed") + 1]), int(words[words.index("--examples") + 1])
-    replay = run_scenario(spec, lab_factory=factory(), seed_value=replay_seed, budget=Budget(examples=examples, steps=20),
-                          state_dir=tmp_path / "b", progress=lambda line: None)
+    replay = run_scenario(spec, lab_factory=factory(), seed_value=replay_seed,
+                          budget=Budget(examples=examples, steps=20), state_dir=tmp_path / "b",
+                          progress=lambda line: None)
     assert replay.failure == timed.failure
-    assert [s.arguments for s in replay.shown_examples[-1].steps] == [s.arguments for s in timed.shown_examples[-1].steps]
+    replayed, shown = replay.shown_examples[-1].steps, timed.shown_examples[-1].steps
+    assert [s.arguments for s in replayed] == [s.arguments for s in shown]

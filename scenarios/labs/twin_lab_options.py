@@ -1,0 +1,180 @@
+"""TwinLabOptions: everything a twin lab is built from, checked in one place.
+
+::
+
+    options = TwinLabOptions(devices=["pico-a", "pico-b"], broker="mosquitto", network_twin=True)
+    async with TwinLab(options) as lab: ...
+    async with TwinLab(devices=["pico-a"], ot2=True) as lab: ...   # the same, as keywords
+
+The options are a frozen dataclass; ``options.replace(seed=7)`` is a checked copy. Scenarios give
+their ``lab_options`` as a mapping; :func:`twin_lab_keywords` checks its keys before they are merged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict, cast
+
+from typing_extensions import Unpack
+
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.errors import ConfigError
+from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.twin.board.profiles import BOARD_PROFILES, BoardProfile
+
+if TYPE_CHECKING:
+    from labtwin.twin.board.model import BoardModel, Hazard
+
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "ORCHESTRATOR_USER", "TwinLabKeywords", "TwinLabOptions",
+           "twin_lab_keywords", "wire_default_bench"]
+
+ORCHESTRATOR_USER = "orchestrator"
+"""The orchestrator's broker user in a lab that runs its own broker (so no device may be named so)."""
+MIN_HEAP_BYTES = 16_384
+
+# What the default bench has wired to each board: three analog sensors and a servo.
+BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
+BENCH_SERVO_PIN = 15
+
+
+def wire_default_bench(model: BoardModel) -> None:
+    """Connect the default bench's sensors and servo to a board model (the default ``wiring``)."""
+    for channel, volts in BENCH_SENSOR_VOLTS.items():
+        model.adc.set_voltage(channel, volts)
+    model.attach_servo(BENCH_SERVO_PIN)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwinLabOptions:
+    """How to build a twin lab. Construction checks every option and raises ConfigError on a bad one.
+
+    Attributes:
+        devices: the boards' device ids (kept as a tuple), unique, usable in MQTT topics.
+        board: the board profile every board simulates (``pico_w``, ``esp32``).
+        broker: ``"amqtt"`` (embedded), ``"mosquitto"`` (started for the lab) or an external broker.
+        broker_persistence: keep Mosquitto's persistence database (Mosquitto only).
+        seed: seeds the simulated sensors (board ``i`` gets ``seed + i``) and the network twins.
+        topic_prefix: the first MQTT topic segment of every device.
+        firmware_dir: the firmware every board boots (must hold ``main.py``).
+        work_dir: where flash directories and logs go (default: a temporary directory).
+        timeout: seconds an orchestrator call waits for its result.
+        boot_timeout: seconds a board may take to come online.
+        boot_concurrency: how many boards boot at a time.
+        on_output: called with (device id, line) for each line of firmware and twin output.
+        on_hazard: called with (device id, hazard) when a board's model sees a hazard.
+        wiring: connects parts to each board's model before it boots.
+        heap_bytes: MicroPython heap instead of the profile's (what-if runs).
+        ot2: also run the OT-2 twin (task server).
+        network_twin: put a network twin between each board and the broker (network faults).
+        ot2_robot_api: also run the OT-2 robot API twin.
+        ot2_robot_api_delay_speedup: how much faster the robot API twin runs protocol delays.
+        consoles: give every board a serial console (for mpremote and ``labtwin flash``).
+    """
+
+    devices: Sequence[str] = ("pico-w-lab-001",)
+    board: str = "pico_w"
+    broker: str | BrokerAddress = "amqtt"
+    broker_persistence: bool = False
+    seed: int = 0
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    firmware_dir: Path = STOCK_FIRMWARE_DIR
+    work_dir: Path | None = None
+    timeout: float = 10.0
+    boot_timeout: float = 15.0
+    boot_concurrency: int = 8
+    on_output: Callable[[str, str], None] | None = None
+    on_hazard: Callable[[str, Hazard], None] | None = None
+    wiring: Callable[[BoardModel], None] = wire_default_bench
+    heap_bytes: int | None = None
+    ot2: bool = False
+    network_twin: bool = False
+    ot2_robot_api: bool = False
+    ot2_robot_api_delay_speedup: float = 100.0
+    consoles: bool = False
+
+    def __post_init__(self) -> None:
+        devices = tuple(self.devices)
+        if not devices:
+            raise ConfigError("a twin lab needs at least one device")
+        for device_id in devices:
+            validate_device_id(device_id)
+        if len(set(devices)) != len(devices):
+            raise ConfigError(f"device ids must be unique, got {list(devices)}")
+        if ORCHESTRATOR_USER in devices:
+            raise ConfigError(f"{ORCHESTRATOR_USER!r} is the orchestrator's broker user; name the device otherwise")
+        if self.board not in BOARD_PROFILES:
+            raise ConfigError(f"unknown board {self.board!r}; known boards: {', '.join(sorted(BOARD_PROFILES))}")
+        if isinstance(self.broker, str) and self.broker not in ("amqtt", "mosquitto"):
+            raise ConfigError(f"broker must be 'amqtt', 'mosquitto' or an external address, got {self.broker!r}")
+        if self.broker_persistence and self.broker != "mosquitto":
+            raise ConfigError("broker_persistence is a Mosquitto option (its persistence database); "
+                              f"the broker here is {self.broker!r}")
+        if not (self.firmware_dir / "main.py").is_file():
+            raise ConfigError(f"no firmware at {self.firmware_dir} (main.py missing)")
+        if self.boot_concurrency < 1:
+            raise ConfigError(f"boot_concurrency must be at least 1, got {self.boot_concurrency!r}")
+        if not self.ot2_robot_api_delay_speedup > 0:
+            raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {self.ot2_robot_api_delay_speedup!r}")
+        if self.heap_bytes is not None and self.heap_bytes < MIN_HEAP_BYTES:
+            raise ConfigError(f"heap_bytes={self.heap_bytes} is too small for any MicroPython firmware")
+        object.__setattr__(self, "devices", devices)  # frozen: a caller's list cannot change the lab
+
+    @property
+    def profile(self) -> BoardProfile:
+        """The board profile every board simulates, with ``heap_bytes`` applied."""
+        profile = BOARD_PROFILES[self.board]
+        if self.heap_bytes is None:
+            return profile
+        # What-if runs: the same board with less (or more) RAM for MicroPython.
+        return dataclasses.replace(profile, heap_bytes=self.heap_bytes)
+
+    def replace(self, **changes: Unpack[TwinLabKeywords]) -> TwinLabOptions:
+        """A copy with ``changes`` applied, checked like a new one."""
+        return dataclasses.replace(self, **changes)
+
+
+class TwinLabKeywords(TypedDict, total=False):
+    """TwinLabOptions' fields as keyword arguments (``TwinLab(**keywords)``, ``options.replace(...)``)."""
+
+    devices: Sequence[str]
+    board: str
+    broker: str | BrokerAddress
+    broker_persistence: bool
+    seed: int
+    topic_prefix: str
+    firmware_dir: Path
+    work_dir: Path | None
+    timeout: float
+    boot_timeout: float
+    boot_concurrency: int
+    on_output: Callable[[str, str], None] | None
+    on_hazard: Callable[[str, Hazard], None] | None
+    wiring: Callable[[BoardModel], None]
+    heap_bytes: int | None
+    ot2: bool
+    network_twin: bool
+    ot2_robot_api: bool
+    ot2_robot_api_delay_speedup: float
+    consoles: bool
+
+
+OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TwinLabOptions))
+
+
+def twin_lab_keywords(options: Mapping[str, object]) -> TwinLabKeywords:
+    """``options`` (a scenario's ``lab_options``) as TwinLab keywords, once their names are checked.
+
+    The values are checked when they are applied (TwinLabOptions' own checks).
+
+    Raises:
+        TypeError: a name is not a TwinLab option.
+    """
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown TwinLab option(s) {', '.join(map(repr, unknown))}; "
+                        f"the options are: {', '.join(sorted(OPTION_NAMES))}")
+    return cast(TwinLabKeywords, dict(options))
