@@ -1,4 +1,4 @@
-"""`labtwin check firmware`: its options, its progress lines and its report (the check is labtwin.tools.firmware_check)."""
+"""`labtwin check firmware`: its options, progress lines and report (the check: labtwin.tools.firmware_check)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,8 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                                "ship to a board) or .py sources compiled by the board at import")
     firmware.add_argument("--only-judged-form", action="store_true",
                           help="measure only the judged form (faster; by default both forms are reported)")
-    firmware.add_argument("--work-dir", type=Path, help="keep the probes' flash dirs and logs here (default: a temp dir)")
+    firmware.add_argument("--work-dir", type=Path,
+                          help="keep the probes' flash dirs and logs here (default: a temp dir)")
     firmware.add_argument("-v", "--verbose", action="store_true", help="show every boot of the peak search")
 
 

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 from labtwin import __version__
 from labtwin.cli.check import add_check_parser, run_check
+from labtwin.cli.serve import add_serve_parser, run_serve
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, EXPERIMENTS, PROPERTY_SCENARIOS, Experiment
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, PropertyScenario, run_scenario
 from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
 from labtwin.scenarios.labs.lab_file import load_lab_config
-from labtwin.scenarios.labs.serve_lab import add_arguments as add_serve_lab_arguments
-from labtwin.twin.ot2.robot_api.options import add_arguments as add_ot2_arguments
 
 if TYPE_CHECKING:
     from labtwin.twin.board.model import Hazard
@@ -61,18 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list the scenarios")
 
-    serve = commands.add_parser("serve", help="serve a twin on its own, for your own clients")
-    twins = serve.add_subparsers(dest="twin", metavar="TWIN", required=True)
-    ot2 = twins.add_parser("ot2", help="the OT-2 robot's HTTP API (port 31950) on the opentrons engine",
-                           description="Serve the OT-2 robot API twin until Ctrl-C. Clients that drive a real "
-                                       "OT-2 over HTTP (curl, the Opentrons HTTP API clients, PyLabRobot) work "
-                                       "against it unchanged.")
-    add_ot2_arguments(ot2)
-    add_serve_lab_arguments(twins.add_parser(
-        "lab", help="a twin lab kept up for other processes (a bench lab file reaches it)",
-        description="Start a twin lab and keep it up until Ctrl-C: prints (and writes) the lab file that "
-                    "reaches it, and each board's serial console URL."))
-
+    add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
     add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
 
     flash = commands.add_parser("flash", help="flash validated firmware to a board with mpremote",
@@ -240,15 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in PROPERTY_SCENARIOS.values():
             print(f"{spec.name:16} property    {spec.description}")
         return 0
-    if args.command == "serve" and args.twin == "lab":
-        from labtwin.scenarios.labs.serve_lab import serve_lab
-
-        return serve_lab(args)
     if args.command == "serve":
-        from labtwin.twin.ot2.robot_api.__main__ import serve  # FastAPI, uvicorn and opentrons only when serving
-
-        print(f"labtwin {__version__}: serving the OT-2 robot API twin (Ctrl-C stops it)", flush=True)
-        return serve(args)
+        return run_serve(args)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

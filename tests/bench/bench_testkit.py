@@ -15,16 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from labtwin.scenarios.labs.serve_lab import READY_LINE
+from labtwin.cli.serve import READY_LINE
 
 
 @dataclass
 class ServedLab:
+    """A running `labtwin serve lab`: its bench file and secrets, its output so far, its process.
+
+    ``output_ended`` is set once the output has been read to the end (the process has exited).
+    """
+
     bench: Path
     env: dict[str, str]
     output: list[str]
     proc: subprocess.Popen[str]
     lab_dir: Path
+    output_ended: threading.Event
 
     def console(self, device_id: str) -> str:
         """The board's console URL, from the lab's output."""
@@ -32,21 +38,27 @@ class ServedLab:
         return next(line[len(prefix):] for line in self.output if line.startswith(prefix))
 
 
-def read_until(proc: subprocess.Popen[str], marker: str, output: list[str], timeout: float) -> None:
-    """Collect the process's lines into ``output`` (a thread keeps reading) until one contains ``marker``."""
+def read_until(proc: subprocess.Popen[str], marker: str, output: list[str], timeout: float) -> threading.Event:
+    """Collect the process's lines into ``output`` (a thread keeps reading) until one contains ``marker``.
+
+    Returns an event set when the output has been read to its end.
+    """
     assert proc.stdout is not None
     stdout = proc.stdout
     seen = threading.Event()
+    ended = threading.Event()
 
     def pump() -> None:
         for line in stdout:
             output.append(line.rstrip())
             if marker in line:
                 seen.set()
+        ended.set()
 
     threading.Thread(target=pump, daemon=True).start()
     if not seen.wait(timeout):
         pytest.fail(f"no {marker!r} within {timeout:g} s (exit code {proc.poll()}); output: {output}")
+    return ended
 
 
 def secrets_from(env_file: Path) -> dict[str, str]:
@@ -67,8 +79,8 @@ def serve_lab_process(work: Path) -> Iterator[ServedLab]:
                           stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
         output: list[str] = []
         try:
-            read_until(proc, READY_LINE, output, timeout=60)
-            yield ServedLab(bench, secrets_from(work / "bench.toml.env"), output, proc, work / "lab")
+            ended = read_until(proc, READY_LINE, output, timeout=60)
+            yield ServedLab(bench, secrets_from(work / "bench.toml.env"), output, proc, work / "lab", ended)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)

@@ -1,0 +1,89 @@
+"""`labtwin serve ot2` and `labtwin serve lab`: a twin kept up for other processes until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from labtwin import __version__
+from labtwin.errors import LabtwinError
+from labtwin.twin.ot2.robot_api.options import add_arguments as add_robot_api_arguments
+
+__all__ = ["READY_LINE", "add_serve_parser", "run_serve"]
+
+READY_LINE = "labtwin serve lab: ready"
+DEFAULT_LAB_FILE_OUT = Path(".labtwin") / "bench.toml"
+
+
+def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve ot2`` and ``serve lab`` to the labtwin command line."""
+    serve = commands.add_parser("serve", help="serve a twin on its own, for your own clients")
+    twins = serve.add_subparsers(dest="twin", metavar="TWIN", required=True)
+    ot2 = twins.add_parser("ot2", help="the OT-2 robot's HTTP API (port 31950) on the opentrons engine",
+                           description="Serve the OT-2 robot API twin until Ctrl-C. Clients that drive a real "
+                                       "OT-2 over HTTP (curl, the Opentrons HTTP API clients, PyLabRobot) work "
+                                       "against it unchanged.")
+    # The same options as the twin's own process (python -m labtwin.twin.ot2.robot_api).
+    add_robot_api_arguments(ot2)
+    lab = twins.add_parser(
+        "lab", help="a twin lab kept up for other processes (a bench lab file reaches it)",
+        description="Start a twin lab and keep it up until Ctrl-C: prints (and writes) the lab file that "
+                    "reaches it, and each board's serial console URL.")
+    lab.add_argument("--lab", type=Path, metavar="LAB.toml",
+                     help="simulate the boards this lab file lists (default: one Pico W, pico-w-lab-001)")
+    lab.add_argument("--broker", choices=("amqtt", "mosquitto"), default="amqtt",
+                     help="the twin lab's broker (default: embedded amqtt)")
+    lab.add_argument("--ot2", action="store_true", help="also run the OT-2 twin (task server)")
+    lab.add_argument("--ot2-robot-api", action="store_true", help="also run the OT-2 robot API twin")
+    lab.add_argument("--bench-out", type=Path, default=DEFAULT_LAB_FILE_OUT, metavar="PATH",
+                     help=f"write the lab file that reaches this lab here (default: {DEFAULT_LAB_FILE_OUT}); "
+                          "its secrets go to PATH with .env appended")
+    lab.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
+    lab.add_argument("--seed", type=int, default=0, help="seed for simulated sensors (default: 0)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve what ``args.twin`` names until SIGINT/SIGTERM; returns the exit status."""
+    if args.twin == "ot2":
+        from labtwin.twin.ot2.robot_api.__main__ import serve  # FastAPI, uvicorn and opentrons only now
+
+        print(f"labtwin {__version__}: serving the OT-2 robot API twin (Ctrl-C stops it)", flush=True)
+        return serve(args)
+    try:
+        asyncio.run(_serve_lab(args))
+    except LabtwinError as exc:
+        print(f"labtwin: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve_lab(args: argparse.Namespace) -> None:
+    from labtwin.scenarios.labs.serve_lab import served_twin_lab, write_served_lab_file
+
+    started = time.perf_counter()
+    lab = served_twin_lab(args.lab, broker=args.broker, seed=args.seed, work_dir=args.work_dir, ot2=args.ot2,
+                          ot2_robot_api=args.ot2_robot_api)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with lab:
+            written = write_served_lab_file(lab, args.bench_out)
+            assert lab.broker_address is not None
+            print(f"labtwin {__version__}: twin lab up in {time.perf_counter() - started:.2f} s "
+                  f"(broker {lab.broker_address.url}, devices {', '.join(lab.device_ids)})", flush=True)
+            for device_id, url in written.consoles.items():
+                print(f"  console {device_id}: {url}", flush=True)
+            print(f"lab file: {written.path}   secrets: {written.secrets_path} (source it)", flush=True)
+            print(written.text, end="", flush=True)
+            print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
+            await stop.wait()
+            print("labtwin serve lab: stopping", flush=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
