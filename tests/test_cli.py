@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testkit import BROKERS
 
 from labtwin.cli.main import main
-from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 
 
 def free_port() -> int:
@@ -59,11 +60,7 @@ def test_unreachable_external_broker_is_a_clear_error(capsys):
     assert "cannot connect to MQTT broker 127.0.0.1" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("broker_kind", [
-    "amqtt",
-    pytest.param("mosquitto", marks=[pytest.mark.mosquitto, pytest.mark.skipif(
-        not mosquitto_available(), reason="Debian's mosquitto is not installed")]),
-])
+@pytest.mark.parametrize("broker_kind", BROKERS)
 async def test_run_against_an_external_broker_with_credentials_from_the_environment(tmp_path, broker_kind):
     users = {"lab-user": "s3cret-for-test"}
     broker = AmqttBroker(users=users) if broker_kind == "amqtt" else MosquittoBroker(work_dir=tmp_path, users=users)

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from testkit import BROKERS
 
 from labtwin.scenarios.labs.twin_lab import TwinLab
-from labtwin.twin.brokers import mosquitto_available
-
-BROKERS = [
-    pytest.param("amqtt", id="amqtt"),
-    pytest.param("mosquitto", id="mosquitto", marks=[
-        pytest.mark.mosquitto,
-        pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
-    ]),
-]
 
 
 @pytest.fixture(params=BROKERS)

@@ -10,19 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit import MOSQUITTO_MARKS
 
 from labtwin.errors import ConfigError
 from labtwin.scenarios.experiments.restart_effects import CallRecord, RestartEffectsReport, run_restart_effects
-from labtwin.twin.brokers import mosquitto_available
 
-NEEDS_MOSQUITTO = [
-    pytest.mark.mosquitto,
-    pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
-]
 CONFIGURATIONS = [
     pytest.param("amqtt", False, id="amqtt"),
-    pytest.param("mosquitto", False, id="mosquitto", marks=NEEDS_MOSQUITTO),
-    pytest.param("mosquitto", True, id="mosquitto-persistence", marks=NEEDS_MOSQUITTO),
+    pytest.param("mosquitto", False, id="mosquitto", marks=MOSQUITTO_MARKS),
+    pytest.param("mosquitto", True, id="mosquitto-persistence", marks=MOSQUITTO_MARKS),
 ]
 
 

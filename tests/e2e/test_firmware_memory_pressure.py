@@ -8,7 +8,6 @@ its result run out of memory inside the device service itself.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -91,7 +90,6 @@ async def test_a_task_that_runs_out_of_memory_fails_and_the_device_keeps_serving
 async def test_running_out_of_memory_while_answering_costs_only_that_request(tight_lab: TwinLab):
     client = tight_lab.client(DEVICE)
     board = tight_lab.board(DEVICE)
-    started = time.perf_counter()
     try:
         await client.execute_task("starve", hold_ms=300)
     except TaskError as e:  # the error result got out once memory came back
@@ -105,4 +103,3 @@ async def test_running_out_of_memory_while_answering_costs_only_that_request(tig
         await assert_serving(tight_lab)
     assert await client.execute_task("allocate", size=1000) == 1000
     assert board.running and board.returncode is None
-    assert time.perf_counter() - started < 15

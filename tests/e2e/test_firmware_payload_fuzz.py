@@ -36,13 +36,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiomqtt
 import pytest
+from testkit import BROKERS, lab_mqtt_client
 
 from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.scenarios.labs.twin_lab import TwinLab
-from labtwin.twin.brokers import mosquitto_available
 
 DEVICE = "pico-w-lab-001"
 COMMAND_TOPIC = f"ot2/{DEVICE}/command"
@@ -55,6 +54,7 @@ ANSWER_TIMEOUT = 10.0  # per request, from its publish
 HEAP_TOLERANCE = 2048  # bytes of free heap the device may lose over a whole fuzz run
 OOM_DROP = "dropped command without a usable request_id: out of memory parsing the payload"
 STATUS_FLUSH = 20  # > dedup_size (16): the result cache holds only status results when measuring
+END_ID = "end-of-fuzz"  # the last command's request_id: its answer comes after every earlier one's
 
 VALID_TASKS = {
     "get_device_status": lambda r: {},
@@ -330,13 +330,6 @@ def recoverable(case: Case) -> str | None:
 
 # --- running a batch --------------------------------------------------------------------------
 
-def raw_client(lab: TwinLab, identifier: str) -> aiomqtt.Client:
-    address = lab.broker_address
-    assert address is not None
-    return aiomqtt.Client(address.host, address.port, identifier=identifier,
-                          username=address.username, password=address.password)
-
-
 async def settled_free_heap(lab: TwinLab) -> int:
     """Free heap with the dedup cache full of status results only (so runs compare like for like)."""
     client = lab.client(DEVICE)
@@ -356,16 +349,19 @@ async def fuzz(lab: TwinLab, cases: list[Case]) -> Tally:
     tally = Tally()
     outstanding: dict[str, float] = {}  # request_id -> deadline
     answered = asyncio.Event()
+    ended: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
     expected_ids: set[str] = set()
 
-    async with raw_client(lab, "payload-fuzzer") as mqtt:
+    async with lab_mqtt_client(lab, "payload-fuzzer") as mqtt:
         await mqtt.subscribe(RESULT_TOPIC, qos=1)
 
         async def collect() -> None:
             async for message in mqtt.messages:
                 body = json.loads(message.payload)
                 rid = body.get("request_id")
-                if rid in expected_ids or rid in tally.sent:
+                if rid == END_ID:
+                    ended.set_result(body)
+                elif rid in expected_ids or rid in tally.sent:
                     tally.answers.setdefault(rid, []).append(body)
                     outstanding.pop(rid, None)
                     answered.set()
@@ -402,10 +398,12 @@ async def fuzz(lab: TwinLab, cases: list[Case]) -> Tally:
                         await answered.wait()
             except TimeoutError:
                 pass  # check_answers names the lost requests
-            # Late extra answers (stored re-sends, busy) have a moment to arrive before counting.
-            status = await lab.client(DEVICE).get_device_status()
-            assert status["device_id"] == DEVICE
-            await asyncio.sleep(0.2)
+            # Late extra answers (stored re-sends, busy) come before the answer to a later command:
+            # the device takes commands in order and publishes on one connection.
+            end = json.dumps({"request_id": END_ID, "task": "get_device_status"}).encode()
+            await mqtt.publish(COMMAND_TOPIC, end, qos=1)
+            status = await asyncio.wait_for(ended, ANSWER_TIMEOUT)
+            assert status["device_id"] == DEVICE and status["status"] == "success", status
         finally:
             collector.cancel()
             try:
@@ -522,8 +520,7 @@ def fragment_firmware(tmp_path: Path) -> Path:
     return firmware_with_tasks(STOCK_FIRMWARE_DIR, tmp_path / "firmware", modules)
 
 
-@pytest.fixture(params=["amqtt", pytest.param("mosquitto", marks=[
-    pytest.mark.mosquitto, pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed")])])
+@pytest.fixture(params=BROKERS)
 async def fragmented_lab(request: pytest.FixtureRequest, tmp_path: Path):
     async with TwinLab(broker=request.param, firmware_dir=fragment_firmware(tmp_path),
                        work_dir=tmp_path / "lab", timeout=5.0) as lab:
@@ -543,7 +540,7 @@ async def test_max_size_commands_on_a_fragmented_heap_keep_the_connection(fragme
     lab = fragmented_lab
     heap = await lab.client(DEVICE).execute_task("fragment", gap=512, size=MAX_PAYLOAD + 1)
     assert not heap["fits"] and heap["free"] > 10 * MAX_PAYLOAD, heap
-    async with raw_client(lab, "max-size-commands") as mqtt:
+    async with lab_mqtt_client(lab, "max-size-commands") as mqtt:
         await mqtt.subscribe(RESULT_TOPIC, qos=1)
         for i in range(40):  # max-size commands interleaved with small ones and the results of both
             ids = {f"big-{i}", f"small-{i}"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,12 @@ def firmware_copy(tmp_path: Path, main_py: str) -> Path:
 
 async def test_crashing_firmware_is_reported_with_its_last_output(tmp_path):
     broken = firmware_copy(tmp_path, "import stock_tasks\nraise RuntimeError('flash corrupted')\n")
-    started = time.perf_counter()
+    # An hour to boot: reported at all (the deadline is only against hanging), it was reported when
+    # the firmware died, not when that ran out.
     with pytest.raises(BoardCrashed) as info:
-        async with TwinLab(firmware_dir=broken, work_dir=tmp_path / "lab"):
-            pass
-    assert time.perf_counter() - started < 10
+        async with asyncio.timeout(60):
+            async with TwinLab(firmware_dir=broken, work_dir=tmp_path / "lab", boot_timeout=3600):
+                pass
     assert info.value.device_id == "pico-w-lab-001" and info.value.returncode not in (None, 0)
     assert "RuntimeError: flash corrupted" in str(info.value)
 

@@ -8,20 +8,13 @@ from typing import Any
 
 import psutil
 import pytest
+from testkit import BROKERS
 
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
 from labtwin.twin.board.model import BoardModel
-from labtwin.twin.brokers import mosquitto_available
 
 SENSOR_PIN = 26  # ADC channel 0 on the default bench
-BROKERS = [
-    pytest.param("amqtt", id="amqtt"),
-    pytest.param("mosquitto", id="mosquitto", marks=[
-        pytest.mark.mosquitto,
-        pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
-    ]),
-]
 
 
 async def run_board(lab: TwinLab, device_id: str, tasks: int) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from testkit import BROKERS
 
 from labtwin.scenarios.labs.twin_lab import TwinLab
 
@@ -39,11 +40,9 @@ def test_the_repository_holds_no_private_keys_or_secret_files() -> None:
     assert with_keys == []
 
 
-@pytest.mark.parametrize("broker", ["amqtt", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+@pytest.mark.parametrize("broker", BROKERS)
 async def test_no_password_reaches_a_log_or_the_retained_status(broker: str, tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    if broker == "mosquitto" and shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        pytest.skip("Debian's mosquitto is not installed")
     console: list[str] = []
     for logger in ("", "amqtt", "mqtt", "orchestrator", "labtwin"):  # mqtt: aiomqtt's (and paho's) logger
         caplog.set_level(logging.DEBUG, logger=logger)

@@ -13,7 +13,6 @@ import contextlib
 import re
 import secrets
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,36 +20,22 @@ from typing import Any
 
 import aiomqtt
 
-from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
+from labtwin.scenarios.labs.broker_url import BrokerAddress
+from labtwin.scenarios.labs.device_config import device_config
 from labtwin.scenarios.labs.twin_lab import wire_default_bench
 from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.profiles import PICO_W
 from labtwin.twin.brokers import AmqttBroker
 from labtwin.twin.clock import WallClock
 from labtwin.twin.network.mqtt_framing import MqttFramer, MqttPacket, encode_remaining_length
 from labtwin.twin.network.network_twin import NetworkTwin
-from labtwin.twin.board.profiles import PICO_W
 
 DEVICE_ID = "pico-w-fault-001"
 LAB_SSID = "labtwin-ap"
 
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-class ManualClock:
-    """A lab clock that moves only when told to."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
 
 
 def mqtt_client(host: str, port: int, **kwargs: object) -> aiomqtt.Client:
@@ -123,17 +108,17 @@ class LineWatch:
     """
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[re.Pattern[str], asyncio.Future[float]]] = []
+        self._waiting: list[tuple[re.Pattern[str], asyncio.Future[str]]] = []
 
     def __call__(self, line: str) -> None:
         for regex, future in list(self._waiting):
             if not future.done() and regex.search(line):
-                future.set_result(time.perf_counter())
+                future.set_result(line)
                 self._waiting.remove((regex, future))
 
-    def expect(self, pattern: str) -> asyncio.Future[float]:
-        """A future for the arrival time (perf_counter) of the next line matching ``pattern``."""
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    def expect(self, pattern: str) -> asyncio.Future[str]:
+        """A future for the next line matching ``pattern``."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting.append((re.compile(pattern), future))
         return future
 
@@ -164,14 +149,11 @@ async def fault_bench(work_dir: Path, *, device_id: str = DEVICE_ID, **config: A
         broker = await stack.enter_async_context(AmqttBroker(users=passwords))
         link = await stack.enter_async_context(
             NetworkTwin(broker.host, broker.port, name=device_id, clock=clock, seed=1))
-        device_config = {
-            "device_id": device_id, "board": PICO_W.name, "topic_prefix": "ot2",
-            "mqtt_host": link.host, "mqtt_port": link.port,
-            "mqtt_user": device_id, "mqtt_password": passwords[device_id],
-            "wifi_ssid": LAB_SSID, "wifi_password": wifi_password, **config,
-        }
+        login = BrokerAddress(link.host, link.port, device_id, passwords[device_id])
+        settings = {**device_config(device_id=device_id, board=PICO_W.name, broker=login, topic_prefix="ot2",
+                                    wifi=(LAB_SSID, wifi_password)), **config}
         board = SimulatedBoard(device_id=device_id, profile=PICO_W, firmware_dir=STOCK_FIRMWARE_DIR,
-                               device_config=device_config, work_dir=work_dir, seed=0, clock=clock,
+                               device_config=settings, work_dir=work_dir, seed=0, clock=clock,
                                on_output=lines, wifi_ssid=LAB_SSID, wifi_password=wifi_password)
         wire_default_bench(board.model)
         client = await stack.enter_async_context(AsyncMQTTOrchestratorClient(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_testkit import ManualClock
+from testkit import ManualClock
 
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.model import BoardModel

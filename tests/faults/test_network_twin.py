@@ -1,34 +1,54 @@
-"""NetworkTwin between aiomqtt (or bare) clients and a real broker: relaying and each control."""
+"""NetworkTwin between aiomqtt (or bare) clients and a real broker: relaying and each control.
+
+Delays are judged in lab time (a manual clock the link's delays move on), how much the relay
+costs in wall-clock time is a benchmark's figure, and that nothing came through is shown by a
+later packet that did.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-import statistics
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
 import pytest
 from fault_testkit import RawMqttPeer, mqtt_client
+from testkit import ManualClock, needs_mosquitto, wait_until
 
-from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 from labtwin.twin.brokers.base import free_port
+from labtwin.twin.clock import WallClock
 from labtwin.twin.network.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
 
 
-async def echo_round_trips(client: aiomqtt.Client, count: int, topic: str = "echo") -> list[float]:
-    """Seconds per QoS 0 publish the client gets back from its own subscription."""
+async def echo_round_trips(client: aiomqtt.Client, count: int, topic: str = "echo",
+                           clock: Callable[[], float] = lambda: 0.0) -> list[float]:
+    """``clock`` time per QoS 0 publish the client gets back from its own subscription."""
     await client.subscribe(topic, qos=0)
     messages = aiter(client.messages)
     times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await client.publish(topic, b"x", qos=0)
-        await anext(messages)
-        times.append(time.perf_counter() - started)
+    async with asyncio.timeout(30):
+        for _ in range(count):
+            started = clock()
+            await client.publish(topic, b"x", qos=0)
+            await anext(messages)
+            times.append(clock() - started)
     return times
+
+
+class SignallingClock(WallClock):
+    """Wall time whose sleeps signal ``sleeping``: a delayed packet is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await super().sleep(seconds)
 
 
 async def expect_reset_at_once(link: NetworkTwin) -> None:
@@ -73,21 +93,21 @@ async def test_every_socket_of_the_relay_has_tcp_nodelay(link: NetworkTwin) -> N
         await peer.close()
 
 
-async def test_the_relay_adds_microseconds_not_milliseconds(broker: AmqttBroker, link: NetworkTwin) -> None:
-    async with mqtt_client(broker.host, broker.port, identifier="direct") as direct:
-        baseline = statistics.median(await echo_round_trips(direct, 100))
+async def test_back_to_back_round_trips_through_the_relay_all_come_back(link: NetworkTwin) -> None:
+    # What the relay adds per round trip (measured ~30 µs) is a benchmark's figure, not this test's claim.
     async with mqtt_client(link.host, link.port, identifier="relayed") as relayed:
-        through_link = statistics.median(await echo_round_trips(relayed, 100))
-    # Two relay passes per round trip; measured ~30 µs in all. The bound only catches a task hop per packet.
-    assert through_link - baseline < 0.002
+        assert len(await echo_round_trips(relayed, 100)) == 100
+    assert link.counters.packets_forwarded[TO_DEVICE] >= 100
 
 
-async def test_latency_delays_each_direction_and_keeps_packet_order(link: NetworkTwin) -> None:
-    async with mqtt_client(link.host, link.port, identifier="device") as device:
+async def test_latency_delays_each_direction_and_keeps_packet_order(broker: AmqttBroker) -> None:
+    clock = ManualClock()  # lab time: moved on by exactly the delays the link waits out
+    async with NetworkTwin(broker.host, broker.port, name="dev-1", seed=1, clock=clock) as link, \
+            mqtt_client(link.host, link.port, identifier="device") as device:
         link.set_latency(0.05)
         assert link.latency(TO_DEVICE) == link.latency(TO_BROKER) == (0.05, 0.0)
-        round_trip = min(await echo_round_trips(device, 3))
-        assert 0.1 <= round_trip < 0.2  # one 50 ms delay each way
+        round_trips = await echo_round_trips(device, 3, clock=clock.now)
+        assert round_trips == pytest.approx([0.1] * 3)  # one 50 ms delay each way
         link.set_latency(0.02, 0.02, direction=TO_DEVICE)
         link.set_latency(0.0)
         assert link.latency(TO_BROKER) == (0.0, 0.0)
@@ -123,22 +143,19 @@ async def test_black_hole_is_noticed_only_by_keepalive(broker: AmqttBroker, link
         async with mqtt_client(link.host, link.port, identifier="device", keepalive=1, will=will) as device:
             await device.subscribe("anything", qos=1)
             link.black_hole()
-            started = time.perf_counter()
+            # paho pings after one keepalive of silence and gives up one keepalive later.
             with pytest.raises(aiomqtt.MqttError):
-                async with asyncio.timeout(5):
+                async with asyncio.timeout(30):
                     async for _ in device.messages:
                         pass
-            noticed = time.perf_counter() - started
-        # paho pings after one keepalive of silence and gives up one keepalive later.
-        assert 1.0 <= noticed < 3.5
         # The device's close was lost in the hole: the broker still holds its connection (amqtt
         # 0.12.1 enforces no keepalive), until the healed network resets it and the will goes out.
         assert link.open_connections == 1
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.2):
-                await anext(aiter(watcher.messages))
+        await watcher.publish("dev/status", b"marker", qos=1)  # no will came before it
+        async with asyncio.timeout(30):
+            assert (await anext(aiter(watcher.messages))).payload == b"marker"
         link.black_hole(False)
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(30):
             message = await anext(aiter(watcher.messages))
         assert message.payload == b"offline"
     assert link.counters.packets_discarded[TO_BROKER] >= 1  # at least the PINGREQ
@@ -146,8 +163,7 @@ async def test_black_hole_is_noticed_only_by_keepalive(broker: AmqttBroker, link
 
 
 @pytest.mark.slow
-@pytest.mark.mosquitto
-@pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed")
+@needs_mosquitto
 async def test_black_hole_lets_the_brokers_keepalive_publish_the_will(tmp_path: Path) -> None:
     async with MosquittoBroker(work_dir=tmp_path) as broker, \
             NetworkTwin(broker.host, broker.port, name="d") as link, \
@@ -156,12 +172,10 @@ async def test_black_hole_lets_the_brokers_keepalive_publish_the_will(tmp_path: 
         will = aiomqtt.Will("dev/status", b"offline", qos=1)
         async with mqtt_client(link.host, link.port, identifier="device", keepalive=1, will=will):
             link.black_hole()
-            started = time.perf_counter()
-            async with asyncio.timeout(10):
+            # mosquitto 2.0.11 checks keepalives coarsely: measured 5.2 s for a 1 s keepalive.
+            async with asyncio.timeout(60):
                 message = await anext(aiter(watcher.messages))
             assert message.payload == b"offline"
-            # mosquitto 2.0.11 checks keepalives coarsely: measured 5.2 s for a 1 s keepalive.
-            assert time.perf_counter() - started < 8.0
             link.black_hole(False)
 
 
@@ -170,13 +184,11 @@ async def test_connections_made_during_a_black_hole_are_held_then_reset(link: Ne
     reader, writer = await asyncio.open_connection(link.host, link.port)
     try:
         writer.write(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")  # CONNECT: lost in the hole
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.2):
-                await reader.read(1)
-        assert link.open_connections == 1
+        await wait_until(lambda: link.counters.packets_discarded[TO_BROKER] == 1, "the CONNECT was swallowed")
+        assert link.open_connections == 1 and link.counters.packets_forwarded[TO_BROKER] == 0
         link.black_hole(False)
-        with pytest.raises(ConnectionResetError):
-            async with asyncio.timeout(2):
+        with pytest.raises(ConnectionResetError):  # held, never answered: nothing came before the reset
+            async with asyncio.timeout(30):
                 await reader.read(1)
     finally:
         writer.close()
@@ -224,11 +236,12 @@ async def test_duplicated_publishes_reach_the_device_twice_the_copy_with_dup(
             device.puback(second.packet_id or 0)
             await peer.publish("lab/chatter", b"fire and forget", qos=0)
             plain = await device.next_packet()
+            await peer.publish("lab/chatter", b"marker", qos=0)
+            after = await device.next_packet()  # QoS 0 is never duplicated: no copy came before it
         assert first.is_publish and second.is_publish and first.body == second.body
         assert (first.dup, second.dup, first.packet_id) == (False, True, second.packet_id)
         assert plain.qos == 0 and plain.body.endswith(b"fire and forget")
-        with pytest.raises(TimeoutError):
-            await device.next_packet(timeout=0.2)  # QoS 0 is never duplicated
+        assert after.qos == 0 and after.body.endswith(b"marker")
     finally:
         await device.close()
     assert link.counters.publishes_duplicated == {TO_BROKER: 0, TO_DEVICE: 1}
@@ -256,13 +269,13 @@ async def run_duplication_pattern(seed: int) -> list[bytes]:
             async with mqtt_client(broker.host, broker.port, identifier="peer") as peer:
                 for i in range(20):
                     await peer.publish("cmd", b"%d" % i, qos=1)
+                await peer.publish("cmd", b"end", qos=1)
                 duplicated = []
-                while True:
-                    try:
-                        packet = await device.next_packet(timeout=0.3)
-                    except TimeoutError:
-                        break
+                while True:  # a copy goes right behind its original: all are in once "end" is
+                    packet = await device.next_packet(timeout=30)
                     device.puback(packet.packet_id or 0)
+                    if packet.body.endswith(b"end"):
+                        break
                     if packet.dup:
                         duplicated.append(packet.body[-2:])
         finally:
@@ -285,7 +298,7 @@ async def test_malformed_framing_closes_only_that_connection(link: NetworkTwin) 
                 assert await reader.read() == b""
         writer.close()
         assert link.counters.framing_errors == 1
-        assert min(await echo_round_trips(healthy, 1)) < 1.0
+        assert len(await echo_round_trips(healthy, 1)) == 1  # the other connection still relays
 
 
 async def test_an_unreachable_broker_resets_the_device_connection() -> None:
@@ -296,13 +309,14 @@ async def test_an_unreachable_broker_resets_the_device_connection() -> None:
 
 async def test_stop_closes_connections_and_delayed_packets_without_leaking_tasks(
         broker: AmqttBroker) -> None:
-    link = NetworkTwin(broker.host, broker.port, name="d")
+    clock = SignallingClock()
+    link = NetworkTwin(broker.host, broker.port, name="d", clock=clock)
     await link.start()
     port = link.port
     device = await RawMqttPeer.connect(link.host, link.port, "device")
     link.set_latency(5.0)
     device.publish("slow", b"still in flight", qos=0)
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(clock.sleeping.wait(), 30)  # the packet waits out its delay in the link
     await link.stop()
     with pytest.raises((EOFError, ConnectionError)):
         await device.next_packet(timeout=2)

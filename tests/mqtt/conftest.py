@@ -13,24 +13,14 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from testkit import BROKERS
 
-from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 from labtwin.twin.brokers.base import LoopbackBroker
 
 REPO = Path(__file__).resolve().parents[2]
 VM_SCRIPTS = Path(__file__).resolve().parent / "vm_scripts"
 VM_HEAP = 180000
-
-BROKER_KINDS = [
-    "amqtt",
-    pytest.param(
-        "mosquitto",
-        marks=[
-            pytest.mark.mosquitto,
-            pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed"),
-        ],
-    ),
-]
 
 BrokerFactory = Callable[..., Awaitable[LoopbackBroker]]
 
@@ -55,7 +45,7 @@ async def make_broker(tmp_path: Path) -> AsyncIterator[BrokerFactory]:
         await broker.stop()
 
 
-@pytest.fixture(params=BROKER_KINDS)
+@pytest.fixture(params=BROKERS)
 def broker_kind(request: pytest.FixtureRequest) -> str:
     """Each broker the twin supports; mosquitto cases skip when it is not installed."""
     return str(request.param)
@@ -115,12 +105,13 @@ class VM:
         async with self._changed:
             self._changed.notify_all()
 
-    async def expect(self, pattern: str, timeout: float = 5.0) -> tuple[float, re.Match[str]]:
+    async def expect(self, pattern: str, timeout: float = 10.0) -> tuple[float, re.Match[str]]:
         """Wait for the first not yet matched line matching regex ``pattern``.
 
         Lines are matched in order but not consumed by other patterns, so two
         events that race (a retained message and READY) can be awaited in any
-        order. Returns (arrival time, match).
+        order. Returns (arrival time, match). ``timeout`` is a deadline against
+        hanging, not a claim about how soon the line comes.
         """
         regex = re.compile(pattern)
         try:
@@ -137,6 +128,15 @@ class VM:
         except TimeoutError:
             raise AssertionError(f"no line matching {pattern!r} within {timeout:g} s; output:\n{self.output()}") from None
         raise AssertionError("unreachable")
+
+    async def exited(self, timeout: float = 10.0) -> int:
+        """Wait for the VM to exit and its output to be read to the end; its exit code."""
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._pump)
+                return await self.proc.wait()
+        except TimeoutError:
+            raise AssertionError(f"VM still running after {timeout:g} s; output:\n{self.output()}") from None
 
     def output(self) -> str:
         """Everything the VM printed so far."""

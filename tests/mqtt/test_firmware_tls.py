@@ -22,9 +22,10 @@ from typing import Any
 import device_config
 import pytest
 from mqtt_client import MQTTClient
+from testkit import needs_mosquitto
 
 from labtwin.twin.board.process import SHIM_DIR, vm_argv
-from labtwin.twin.brokers import MosquittoBroker, mosquitto_available
+from labtwin.twin.brokers import MosquittoBroker
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,10 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 VM_SCRIPTS = Path(__file__).resolve().parent / "vm_scripts"
 VM_HEAP = 180000  # as conftest.py
 
-
-def needs_mosquitto(f: Any) -> Any:
-    return pytest.mark.mosquitto(
-        pytest.mark.skipif(not mosquitto_available(), reason="Debian's mosquitto is not installed")(f))
 
 SCRIPT = "tls_device.py"
 VMFactory = Callable[..., Awaitable[Any]]
@@ -126,7 +123,7 @@ async def _device(start_vm: VMFactory, broker: MosquittoBroker, cid: str, ca: Pa
 async def test_verified_tls_connects_and_publishes(pki: Pki, tls_broker: Any, start_vm: VMFactory) -> None:
     broker = await tls_broker(pki.server)
     vm = await _device(start_vm, broker, "t1", pki.ca_der, "broker.lab")
-    await vm.expect(r"^LOG mqtt: connected to ", timeout=5)
+    await vm.expect(r"^LOG mqtt: connected to ")
     _, m = await vm.expect(r"^PUBACK (\d+)")
     await vm.expect(r"^DONE")
     assert await vm.proc.wait() == 0, vm.output()
@@ -140,8 +137,8 @@ async def _refused(pki: Pki, tls_broker: Any, start_vm: VMFactory, cert: tuple[P
                    hostname: str, why: str) -> None:
     broker = await tls_broker(cert)
     vm = await _device(start_vm, broker, "t2", ca, hostname)
-    await vm.expect(r"^LOG mqtt: connect to .* failed \(ValueError .*" + why, timeout=5)
-    await vm.expect(r"^LOG mqtt: connect to .* failed", timeout=3)  # and it keeps refusing
+    await vm.expect(r"^LOG mqtt: connect to .* failed \(ValueError .*" + why)
+    await vm.expect(r"^LOG mqtt: connect to .* failed")  # and it keeps refusing
     assert "connected to" not in vm.output()
     vm.kill()
     await vm.close()

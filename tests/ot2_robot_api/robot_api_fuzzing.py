@@ -2,7 +2,8 @@
 
 Generated values alone mostly bounce off the first check (a random ``runId`` is a 404, a random upload is not
 a protocol), so hypothesis also gets to use real ones: ids that exist in the twin right now, real commands and
-actions, and uploads whose files have names a protocol reader accepts.
+actions, and uploads whose files have names a protocol reader accepts. Each module fuzzes a twin of its own,
+checked when the module is done with it (:func:`twin_checked_at_the_end`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
-from robot_api_testkit import FAILING_PROTOCOL, OK_PROTOCOL, TERMINAL, RobotApiClient, RobotApiProcess
+from robot_api_testkit import (
+    FAILING_PROTOCOL,
+    OK_PROTOCOL,
+    TERMINAL,
+    RobotApiClient,
+    RobotApiProcess,
+    robot_api_client,
+    robot_api_process,
+)
 from schemathesis.core.parameters import ParameterLocation
 from urllib3 import encode_multipart_formdata
 
 __all__ = ["BACKGROUND_FAILURES", "COMMANDS", "MAX_WAIT_MS", "MOSTLY", "OPERATIONS", "PARENTS_FIRST",
-           "UPLOAD_CONTENTS", "UPLOAD_NAMES", "RealIds", "assert_nothing_failed_in_the_background", "cap_the_wait",
+           "UPLOAD_CONTENTS", "UPLOAD_NAMES", "RealIds", "cap_the_wait", "twin_checked_at_the_end",
            "twin_output_on_failure", "upload_kwargs", "with_real_values"]
 
 MAX_WAIT_MS = 500
@@ -206,11 +216,19 @@ def with_real_values(case: Any, ids: RealIds, data: st.DataObject) -> dict[str, 
     return {}
 
 
-def assert_nothing_failed_in_the_background(twin: RobotApiProcess, api: RobotApiClient) -> None:
-    """The twin still answers, and its log shows no failure outside a request (a run's engine, an analysis),
-    which no response would show."""
-    assert api.http.get("/health").status_code == 200
-    time.sleep(0.2)  # let a last traceback reach the output
+@contextlib.contextmanager
+def twin_checked_at_the_end(work_dir: Path) -> Iterator[RobotApiProcess]:
+    """A fuzzing module's own twin (delays 1000x faster), checked when the module is done with it.
+
+    A fixture's finalizer, so it holds in any test order: the twin still answers, and once it has
+    stopped, its whole output (read to the end) shows no failure outside a request (a run's engine,
+    an analysis, closing a run), which no response would show.
+    """
+    with robot_api_process("--delay-speedup", "1000", work_dir=work_dir) as twin:
+        yield twin
+        with robot_api_client(twin.url) as api:
+            assert api.http.get("/health").status_code == 200, "the twin stopped answering"
+    assert twin.output_ended.is_set(), "the twin's output was not read to its end"
     failures = [line for line in twin.output if line.startswith(BACKGROUND_FAILURES)]
     assert not failures, "\n".join(twin.output)
 

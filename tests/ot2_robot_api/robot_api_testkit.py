@@ -25,11 +25,15 @@ LATEST = {"Opentrons-Version": "*"}
 
 @dataclass
 class RobotApiProcess:
-    """A running ``python -m labtwin.twin.ot2.robot_api``: its URL, start-up time and output so far."""
+    """A running ``python -m labtwin.twin.ot2.robot_api``: its URL, start-up time and output so far.
+
+    ``output_ended`` is set once its output has been read to the end (the process has exited).
+    """
 
     url: str
     startup_s: float
     output: list[str] = field(default_factory=list)
+    output_ended: threading.Event = field(default_factory=threading.Event)
 
 
 def read_ready_url(proc: subprocess.Popen[str], timeout: float, seen: list[str]) -> str:
@@ -69,7 +73,12 @@ def robot_api_process(*args: str, work_dir: Path, timeout: float = 30.0) -> Iter
             process = RobotApiProcess(url=url, startup_s=time.monotonic() - started, output=output)
             assert proc.stdout is not None
             stdout = proc.stdout
-            drain = threading.Thread(target=lambda: output.extend(line.rstrip() for line in stdout), daemon=True)
+
+            def read_to_the_end() -> None:
+                output.extend(line.rstrip() for line in stdout)
+                process.output_ended.set()
+
+            drain = threading.Thread(target=read_to_the_end, daemon=True)
             drain.start()
             yield process
         finally:

@@ -22,8 +22,8 @@ without a ``timeout`` a protocol command waits forever for its run to be played,
 pinned in the headers: a positive case sends a generated ``Opentrons-Version`` from the pattern the document
 gives (any served version), a negative one an unserved one or none.
 
-The twin is this module's own process; a last test checks that nothing failed in its background (a run's
-engine, an analysis), which no response would show.
+The twin is this module's own process; when the module is done, its fixture checks that nothing failed in
+its background (a run's engine, an analysis), which no response would show.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from robot_api_fuzzing import (
     UPLOAD_CONTENTS,
     UPLOAD_NAMES,
     RealIds,
-    assert_nothing_failed_in_the_background,
     cap_the_wait,
+    twin_checked_at_the_end,
     twin_output_on_failure,
     upload_kwargs,
     with_real_values,
@@ -58,7 +58,6 @@ from robot_api_testkit import (
     RobotApiClient,
     RobotApiProcess,
     robot_api_client,
-    robot_api_process,
 )
 from schemathesis.checks import (
     allow_header_conformance,
@@ -221,9 +220,8 @@ def with_links(raw: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobotApiProcess]:
-    """This module's own twin (delays 1000x faster); always stopped at the end."""
-    with robot_api_process("--delay-speedup", "1000",
-                           work_dir=tmp_path_factory.mktemp("robot-api-stateful")) as process:
+    """This module's own twin (delays 1000x faster); at the end, nothing may have failed in its background."""
+    with twin_checked_at_the_end(tmp_path_factory.mktemp("robot-api-stateful")) as process:
         yield process
 
 
@@ -502,9 +500,3 @@ def test_the_api_needs_no_authentication(twin: RobotApiProcess, schema: Any) -> 
             assert "www-authenticate" not in response.headers
         assert anonymous.post("/robot/lights", json={"on": True}).status_code == 200
         assert anonymous.post("/robot/lights", json={"on": False}).status_code == 200
-
-
-def test_the_twin_survived_with_nothing_failing_in_the_background(twin: RobotApiProcess,
-                                                                  api: RobotApiClient) -> None:
-    """Runs last. A failure in a run's engine or an analysis never reaches a response, only the twin's log."""
-    assert_nothing_failed_in_the_background(twin, api)

@@ -30,8 +30,9 @@ What every response must satisfy:
 * ``status_code_conformance``: a status the operation documents. The document declares each route's
   error statuses (400, 404, 409, 422) with the error body of its route family.
 
-A last test checks that nothing failed in the background (a run's engine, an analysis), which no response
-would show. The twin is this module's own process, so what the fuzzing leaves behind stays here.
+When the module is done, its twin's fixture checks that nothing failed in the background (a run's engine, an
+analysis), which no response would show. The twin is this module's own process, so what the fuzzing leaves
+behind stays here.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from hypothesis import strategies as st
 from robot_api_fuzzing import (
     OPERATIONS,
     RealIds,
-    assert_nothing_failed_in_the_background,
+    twin_checked_at_the_end,
     twin_output_on_failure,
     with_real_values,
 )
-from robot_api_testkit import LATEST, RobotApiClient, RobotApiProcess, robot_api_client, robot_api_process
+from robot_api_testkit import LATEST, RobotApiClient, RobotApiProcess, robot_api_client
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -67,8 +68,8 @@ REQUEST_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="module")
 def fuzzed_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobotApiProcess]:
-    """This module's own twin (delays 1000x faster)."""
-    with robot_api_process("--delay-speedup", "1000", work_dir=tmp_path_factory.mktemp("robot-api-fuzz")) as process:
+    """This module's own twin (delays 1000x faster); at the end, nothing may have failed in its background."""
+    with twin_checked_at_the_end(tmp_path_factory.mktemp("robot-api-fuzz")) as process:
         yield process
 
 
@@ -116,9 +117,3 @@ def test_generated_requests_get_no_server_error(schema: Any, fuzzed_twin: RobotA
         answers_without_server_error()
     finally:
         twin_client.finish_current_run()
-
-
-def test_the_twin_survived_with_nothing_failing_in_the_background(fuzzed_twin: RobotApiProcess,
-                                                                  twin_client: RobotApiClient) -> None:
-    """Runs last. A failure in a run's engine or an analysis never reaches a response, only the twin's log."""
-    assert_nothing_failed_in_the_background(fuzzed_twin, twin_client)

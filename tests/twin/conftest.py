@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from twin_testkit import LAB_PASSWORD, LAB_SSID, ManualClock
+from testkit import ManualClock
+from twin_testkit import LAB_PASSWORD, LAB_SSID
 
 from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.bus import HardwareBus

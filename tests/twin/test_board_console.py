@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from testkit import wait_until
 
 from labtwin.errors import BoardCrashed
 from labtwin.twin.board.process import SimulatedBoard
@@ -124,10 +125,7 @@ def fw_boots(board: SimulatedBoard) -> int:
 
 
 async def wait_boots(board: SimulatedBoard, n: int) -> None:
-    async def poll() -> None:
-        while fw_boots(board) < n:
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(poll(), TIMEOUT)
+    await wait_until(lambda: fw_boots(board) >= n, f"main.py booted {n} times", timeout=TIMEOUT)
 
 
 async def test_console_url_lives_with_the_board(firmware: Path, tmp_path: Path) -> None:
@@ -288,12 +286,11 @@ async def test_disconnect_boots_main_again(board: SimulatedBoard, client: Client
 
 async def test_disconnect_lets_running_code_finish(board: SimulatedBoard, client: Client) -> None:
     await client.raw()
-    client.send(b"import time\ntime.sleep_ms(300)\nprint('done')\x04")
+    client.send(b"import time\ntime.sleep_ms(300)\nopen('finished.txt', 'w').write('yes')\x04")
     assert await client.exactly(2) == b"OK"
     await client.close()
-    await asyncio.sleep(0.1)
-    assert fw_boots(board) == 1  # still sleeping in the REPL
     await wait_boots(board, 2)
+    assert (board.flash_dir / "finished.txt").read_text() == "yes"  # main.py waited for the code's end
 
 
 async def test_machine_reset_drops_the_usb_connection(board: SimulatedBoard, client: Client) -> None:
@@ -385,12 +382,12 @@ async def test_without_resume_the_board_stays_in_its_repl(firmware: Path, tmp_pa
         await client.raw()
         assert await client.exec_raw(b"kept = 42") == (b"", b"")
         await client.close()
-        await asyncio.sleep(0.2)
-        assert console.in_repl and fw_boots(board) == 1  # like a board: still at its REPL
+        await wait_until(lambda: not console.connected, "the console saw its client go", timeout=TIMEOUT)
         client = await Client.connect(console)
         try:
             client.send(b"\x01")  # the raw REPL's reset: just its banner again
             await client.until(RAW_PROMPT)
-            assert await client.exec_raw(b"print(kept)") == (b"42\n", b"")
+            assert await client.exec_raw(b"print(kept)") == (b"42\n", b"")  # the same VM all along
         finally:
             await client.close()
+        assert fw_boots(board) == 1  # like a board: it stayed at its REPL

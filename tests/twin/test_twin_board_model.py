@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from twin_testkit import ManualClock
+from testkit import ManualClock
 
 from labtwin.twin.board.model import (
     PWRON_RESET,

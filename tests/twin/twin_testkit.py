@@ -1,4 +1,4 @@
-"""Helpers for the twin tests: a manual clock, a VM runner, output parsing."""
+"""Helpers for the twin tests: a VM runner, output parsing."""
 
 from __future__ import annotations
 
@@ -13,22 +13,6 @@ from labtwin.twin.board.profiles import PICO_W
 VM_SCRIPTS = Path(__file__).parent / "vm_scripts"
 LAB_SSID = "labnet"
 LAB_PASSWORD = "s3cret-pass"
-
-
-class ManualClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def advance(self, dt: float) -> None:
-        self.t += dt
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
 
 
 async def run_vm(bus: HardwareBus, script: str, *, env: dict[str, str] | None = None,

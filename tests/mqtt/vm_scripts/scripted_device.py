@@ -10,13 +10,15 @@
 #   flood0=N     after the first READY publish N QoS 0 messages on "flood" back to back (FLOOD i every 100)
 #   pid=N         start the packet id counter at N (the next id is N+1, wrapping after 65535)
 #   qos0=N        publish N QoS 0 messages "q0".. on topic "out0" after the first READY
-# Every event is one stdout line:
-#   READY <n>  PUBOK <payload> <pid>  PUBERR <payload> <error>  SUBOK <code>
-#   MSG <topic> <len> <retained> <oversize> <payload hex 16>  LOG <line>  HEAP <free> <alloc>
-# Inbound commands on topic "cmd": "heap", "quit", "pub X" (one QoS 1 publish of X), "sub F" (subscribe F, QoS 1).
+# Every event is one stdout line (MS: milliseconds since the script started, by the VM's own clock):
+#   START <MS> (run() starts connecting)  READY <n>  PUBOK <payload> <pid>  PUBERR <payload> <error>  SUBOK <code>
+#   MSG <topic> <len> <retained> <oversize> <payload hex 16>  LOG <MS> <line>  HEAP <free> <alloc>
+# Inbound commands on topic "cmd": "heap", "quit", "pub X" (one QoS 1 publish of X), "sub F" (subscribe F, QoS 1),
+# "wait MS" (sleep MS ms, then one QoS 1 publish of "waited": what the client sent meanwhile came before it).
 import asyncio
 import gc
 import sys
+import time
 
 import mqtt_client
 
@@ -28,10 +30,15 @@ for arg in sys.argv[4:]:
     k, v = arg.split("=", 1)
     opts[k] = v
 
+T0 = time.ticks_ms()
 state = {"ready": 0}
 first_ready = asyncio.Event()
 pending = []
 wake = asyncio.Event()
+
+
+def ms():
+    return time.ticks_diff(time.ticks_ms(), T0)
 
 
 def heap():
@@ -63,7 +70,7 @@ client = mqtt_client.MQTTClient(
     keepalive=int(opts.get("keepalive", "60")), will=will,
     max_payload=int(opts.get("max_payload", "4096")),
     on_message=on_message, on_connect=on_connect,
-    log=lambda line: print("LOG", line),
+    log=lambda line: print("LOG", ms(), line),
 )
 if "pid" in opts:
     client._pid = int(opts["pid"])
@@ -82,7 +89,13 @@ async def sub(topic, qos):
     print("SUBOK", code)
 
 
+async def waited(delay_ms):
+    await asyncio.sleep_ms(delay_ms)
+    await pub("waited")
+
+
 async def main():
+    print("START", ms())
     runner = asyncio.create_task(client.run())
     if "sub" in opts:
         for item in opts["sub"].split(","):
@@ -114,6 +127,8 @@ async def main():
                 heap()
             elif cmd.startswith(b"pub "):
                 asyncio.create_task(pub(cmd[4:].decode()))
+            elif cmd.startswith(b"wait "):
+                asyncio.create_task(waited(int(cmd[5:])))
             elif cmd.startswith(b"sub "):
                 asyncio.create_task(sub(cmd[4:].decode(), 1))
             elif cmd == b"quit":
