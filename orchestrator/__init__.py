@@ -31,8 +31,8 @@ from labtwin.orchestrator.task_client import AsyncTaskClient, TaskClient
 if TYPE_CHECKING:
     from labtwin.orchestrator.device_server import DeviceServer
     from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient, HTTPOrchestratorClient
-    from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
     from labtwin.orchestrator.http_tasks import TaskRegistry, task
+    from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
 
 __all__ = [
     "AsyncHTTPOrchestratorClient",

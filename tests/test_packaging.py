@@ -57,7 +57,8 @@ def test_wheel_holds_one_top_level_name_and_the_board_firmware_as_data(wheel: zi
     for relative in firmware_files(STOCK_FIRMWARE_DIR):
         assert f"labtwin/firmware/{relative.as_posix()}" in names
     assert {"labtwin/twin/board/shims/machine.py", "labtwin/twin/board/shims/network.py"} <= set(names)
-    assert {"labtwin/ot2_app/__main__.py", "labtwin/cli/main.py", "labtwin/__main__.py", "labtwin/py.typed"} <= set(names)
+    assert {"labtwin/ot2_app/__main__.py", "labtwin/cli/main.py", "labtwin/__main__.py",
+            "labtwin/py.typed"} <= set(names)
     assert not any("__pycache__" in name for name in names)
     entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "labtwin = labtwin.cli.main:main" in entry_points

@@ -7,7 +7,7 @@ import asyncio
 __all__ = ["close_server"]
 
 
-async def close_server(server: asyncio.Server | None, handlers: set[asyncio.Task[None]]) -> None:
+async def close_server(server: asyncio.AbstractServer | None, handlers: set[asyncio.Task[None]]) -> None:
     """Stop accepting, cancel every connection handler and wait for them, then for the server."""
     if server is not None:
         server.close()

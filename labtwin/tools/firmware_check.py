@@ -15,7 +15,8 @@ Two steps (docs/firmware-check.md):
    worst moment, to :data:`RESOLUTION_BYTES`). Near the peak, success is not monotonic in
    the heap size -- fragmentation makes some sizes fail above sizes that work -- so the
    peak is taken just above the largest failing size found, not at the smallest size that
-   happened to work. The **margin** is the profile's heap minus the peak. The check fails when the margin of the judged form
+   happened to work. The **margin** is the profile's heap minus the peak. The check fails when
+   the margin of the judged form
    (``--form``, default mpy) is below ``--min-margin`` (default
    :data:`DEFAULT_MIN_MARGIN_PERCENT` % of the heap) on any board.
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from labtwin import __version__
-from labtwin.errors import ConfigError
 from labtwin.board_firmware import firmware_hash
+from labtwin.errors import ConfigError
 
 __all__ = ["passing_records", "record_pass", "require_validated"]
 

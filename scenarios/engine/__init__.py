@@ -1,1 +1,1 @@
-"""The scenario engine: the state-machine base, the runner with budgets and replay, run records, reports and the catalogue."""
+"""The scenario engine: the state-machine base, the runner (budgets, replay), run records, reports, the catalogue."""

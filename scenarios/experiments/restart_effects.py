@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.orchestrator.protocol import DeviceStatus
 from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.scenarios.labs.twin_lab import TwinLab
 
 __all__ = ["DISPENSE_MODULE", "DISPENSE_PINS", "CallRecord", "RestartEffectsReport", "run_restart_effects"]

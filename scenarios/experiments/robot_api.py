@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labtwin.errors import ProtocolError, RobotApiError
 
@@ -46,7 +46,7 @@ def _check(condition: bool, message: str) -> None:
         raise ProtocolError(f"robot API experiment: {message}")
 
 
-def _error_types(error: dict) -> list[str]:
+def _error_types(error: dict[str, Any]) -> list[str]:
     return [error.get("errorType", "?"), *(t for e in error.get("wrappedErrors", []) for t in _error_types(e))]
 
 

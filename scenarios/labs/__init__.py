@@ -1,1 +1,1 @@
-"""Labs: the twin lab (everything simulated on loopback), the bench lab (the real bench), lab files and serving a lab."""
+"""Labs: the twin lab (all simulated on loopback), the bench lab (the real bench), lab files, serving a lab."""

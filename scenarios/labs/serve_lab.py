@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ WIFI_SSID_ENV = "LABTWIN_WIFI_SSID"
 WIFI_PASSWORD_ENV = "LABTWIN_WIFI_PASSWORD"
 
 
-def bench_file_text(broker_url: str, boards: list[tuple[str, str, str | None, str | None]], *, topic_prefix: str,
+def bench_file_text(broker_url: str, boards: Sequence[tuple[str, str, str | None, str | None]], *, topic_prefix: str,
                     ot2_url: str | None = None, robot_api_url: str | None = None) -> str:
     """A lab file (TOML) for a lab at ``broker_url`` with ``boards`` (id, kind, console URL, password_env)."""
     lines = ["# Written by labtwin serve lab: a bench file reaching a twin lab.",

@@ -12,10 +12,10 @@ import pytest
 from bench_testkit import ServedLab, serve_lab_process
 
 import labtwin.tools.flash
-from labtwin.scenarios.labs.bench_lab import BenchLab
-from labtwin.cli.main import main
-from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.cli.main import main
+from labtwin.scenarios.labs.bench_lab import BenchLab
+from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.tools.validation import record_pass
 
 DEVICE = "pico-w-lab-001"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import ConfigError
-from labtwin.tools.flash import device_config
 from labtwin.scenarios.labs.lab_file import board_password_env, load_lab_config, parse_lab_config
+from labtwin.tools.flash import device_config
 
 BENCH = """
 [broker]

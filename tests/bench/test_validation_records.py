@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from labtwin.errors import ConfigError
-from labtwin.cli.main import main
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
+from labtwin.cli.main import main
+from labtwin.errors import ConfigError
 from labtwin.tools.validation import passing_records, record_pass, require_validated
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.errors import TaskError, TaskTimeout
 from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.scenarios.labs.twin_lab import TwinLab
 from labtwin.twin.board.profiles import PICO_W
 

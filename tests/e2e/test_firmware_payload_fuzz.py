@@ -39,8 +39,8 @@ from pathlib import Path
 import pytest
 from testkit import BROKERS, lab_mqtt_client
 
-from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.scenarios.experiments.firmware_variant import firmware_with_tasks
 from labtwin.scenarios.labs.twin_lab import TwinLab
 
 DEVICE = "pico-w-lab-001"
@@ -461,7 +461,8 @@ async def run_fuzz(lab: TwinLab, seed: int, count: int) -> tuple[Tally, int, int
 
 def report(tally: Tally, before: int, after: int, elapsed: float) -> str:
     return (f"{sum(tally.kinds.values())} payloads in {elapsed:.1f}s; kinds {dict(tally.kinds)}; "
-            f"outcomes {dict(tally.outcomes)}; lost to out-of-memory parses {tally.lost_oom}; unanswerable {tally.unanswerable}; "
+            f"outcomes {dict(tally.outcomes)}; lost to out-of-memory parses {tally.lost_oom}; "
+            f"unanswerable {tally.unanswerable}; "
             f"free heap {before} -> {after}")
 
 

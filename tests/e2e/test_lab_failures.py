@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.scenarios.labs.twin_lab import TwinLab
 from labtwin.twin.board.profiles import PICO_W
 

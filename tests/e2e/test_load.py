@@ -77,7 +77,8 @@ async def test_a_board_failing_mid_boot_leaves_no_board_running(broker, tmp_path
 async def test_more_boards_than_the_open_files_hard_limit_allows_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setattr(resource, "getrlimit", lambda which: (300, 300))
     lab = TwinLab(devices=[f"load-{i:03d}" for i in range(20)], work_dir=tmp_path / "lab")
-    with pytest.raises(ConfigError, match=r"20 boards need about \d+ open files, but this process may open at most 300"):
+    with pytest.raises(ConfigError,
+                       match=r"20 boards need about \d+ open files, but this process may open at most 300"):
         await lab.__aenter__()
 
 

@@ -32,7 +32,7 @@ async def test_sensor_experiment_runs_every_stock_task(lab: TwinLab):
 
     assert [s.task for s in report.steps] == [
         "control_led", "read_sensor", "read_sensor", "read_sensor", "control_led", "move_servo", "get_device_status"]
-    for reading, channel in zip(report.readings, (0, 1, 2)):
+    for reading, channel in zip(report.readings, (0, 1, 2), strict=True):
         assert abs(reading["voltage"] - BENCH_SENSOR_VOLTS[channel]) <= model.adc.noise_bound(channel) + 1e-4
     assert model.led is False
     assert model.servo_angle(BENCH_SERVO_PIN) == pytest.approx(90, abs=1.0)

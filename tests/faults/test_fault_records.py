@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from testkit import ManualClock
 
-from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.model import BoardModel
+from labtwin.twin.board.process import SimulatedBoard
+from labtwin.twin.board.profiles import PICO_W
 from labtwin.twin.brokers import AmqttBroker
 from labtwin.twin.faults.lab_faults import (
     BrokerOutage,
@@ -29,7 +30,6 @@ from labtwin.twin.faults.lab_faults import (
 )
 from labtwin.twin.models.adc import u16_to_volts
 from labtwin.twin.network.network_twin import TO_BROKER, TO_DEVICE, NetworkTwin
-from labtwin.twin.board.profiles import PICO_W
 
 SENSOR_VOLTS = 1.10
 

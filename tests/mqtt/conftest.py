@@ -126,7 +126,8 @@ class VM:
                             raise AssertionError(f"VM exited before {pattern!r}; output:\n{self.output()}")
                         await self._changed.wait()
         except TimeoutError:
-            raise AssertionError(f"no line matching {pattern!r} within {timeout:g} s; output:\n{self.output()}") from None
+            raise AssertionError(
+                f"no line matching {pattern!r} within {timeout:g} s; output:\n{self.output()}") from None
         raise AssertionError("unreachable")
 
     async def exited(self, timeout: float = 10.0) -> int:

@@ -36,9 +36,8 @@ from test_broker_acl import (  # the shared cases' module: its fixtures and help
 from testkit import MOSQUITTO
 
 from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.brokers.acl import DeviceAcl, amqtt_acl_lists
 from labtwin.twin.brokers.base import LoopbackBroker
-from labtwin.twin.brokers.acl import amqtt_acl_lists
-from labtwin.twin.brokers.acl import DeviceAcl
 
 __all__ = ["acl_broker", "as_user"]  # fixtures, used by name
 

@@ -31,8 +31,8 @@ import pytest
 from testkit import MOSQUITTO, MOSQUITTO_MARKS, needs_mosquitto
 
 from labtwin.twin.brokers import MosquittoBroker
-from labtwin.twin.brokers.base import LoopbackBroker
 from labtwin.twin.brokers.acl import DeviceAcl
+from labtwin.twin.brokers.base import LoopbackBroker
 
 #: For a test that needs the ``acl_broker``/``as_user`` of mosquitto only.
 mosquitto_only = pytest.mark.parametrize("broker_kind", [MOSQUITTO], indirect=True)

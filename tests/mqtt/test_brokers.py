@@ -15,8 +15,7 @@ import pytest
 from testkit import MOSQUITTO
 
 from labtwin.errors import BrokerUnavailable
-from labtwin.twin.brokers import AmqttBroker, DeviceAcl, MosquittoBroker
-from labtwin.twin.brokers import mosquitto_broker
+from labtwin.twin.brokers import AmqttBroker, DeviceAcl, MosquittoBroker, mosquitto_broker
 from labtwin.twin.brokers.base import LoopbackBroker
 
 BrokerFactory = Callable[..., Awaitable[LoopbackBroker]]

@@ -213,7 +213,8 @@ async def test_first_packet_not_connack_is_a_network_error(start_vm: VMFactory) 
 
 
 async def test_connack_with_reserved_flag_is_rejected(start_vm: VMFactory) -> None:
-    steps = [accept(), expect(connect_bytes("cf", 60)), send(b"\x20\x02\x02\x00"), expect_disconnect()] + handshake("cf")
+    steps = [accept(), expect(connect_bytes("cf", 60)), send(b"\x20\x02\x02\x00"), expect_disconnect(),
+             *handshake("cf")]
     _, vm = await play(start_vm, steps, "cf")
     await vm.expect(r"^READY 1")
     assert "CONNACK reserved flags set" in vm.script_output

@@ -28,9 +28,9 @@ from labtwin.twin.board.process import SHIM_DIR, vm_argv
 from labtwin.twin.brokers import MosquittoBroker
 
 x509 = pytest.importorskip("cryptography.x509")
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402 (after the skip)
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 VM_SCRIPTS = Path(__file__).resolve().parent / "vm_scripts"
@@ -171,7 +171,8 @@ async def _boot(flash: Path, config: dict[str, object]) -> tuple[int | None, str
     (flash / "device.json").write_text(json.dumps(config))
     env = dict(os.environ, MICROPYPATH=f"{REPO / 'firmware'}:{SHIM_DIR}:.frozen")
     proc = await asyncio.create_subprocess_exec(
-        *vm_argv(VM_HEAP, str(VM_SCRIPTS / SCRIPT), "boot", str(flash)), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *vm_argv(VM_HEAP, str(VM_SCRIPTS / SCRIPT), "boot", str(flash)), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=env,
     )
     try:

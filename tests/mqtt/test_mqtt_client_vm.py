@@ -16,9 +16,9 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import mqtt_codec as codec
 import pytest
 
-import mqtt_codec as codec
 from labtwin.twin.brokers.base import LoopbackBroker, free_port
 
 DEVICE = "device.py"

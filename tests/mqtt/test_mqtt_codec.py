@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import mqtt_codec as codec
 import pytest
 from amqtt.adapters import ReaderAdapter
 from amqtt.mqtt.connack import ConnackPacket
@@ -23,8 +24,6 @@ from amqtt.mqtt.suback import SubackPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import mqtt_codec as codec
 
 T = TypeVar("T")
 
@@ -98,7 +97,8 @@ def test_remaining_length_out_of_range_cannot_be_encoded(n: int) -> None:
         codec.encode_remaining_length(n)
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x80", b"\xff\xff", b"\xff\xff\xff", b"\xff\xff\xff\xff", b"\x80\x80\x80\x80\x01"])
+@pytest.mark.parametrize("raw", [b"", b"\x80", b"\xff\xff", b"\xff\xff\xff", b"\xff\xff\xff\xff",
+                                 b"\x80\x80\x80\x80\x01"])
 def test_remaining_length_truncated_or_5_bytes(raw: bytes) -> None:
     with pytest.raises(codec.MQTTProtocolError):
         codec.decode_remaining_length(raw)

@@ -7,8 +7,20 @@ import asyncio
 import json
 
 import pytest
-from fake_broker import (CONNECT, PINGREQ, PUBLISH, SUBSCRIBE, ScriptedBroker, accept, connack, expect, expect_type,
-                         publish, send, suback)
+from fake_broker import (
+    CONNECT,
+    PINGREQ,
+    PUBLISH,
+    SUBSCRIBE,
+    ScriptedBroker,
+    accept,
+    connack,
+    expect,
+    expect_type,
+    publish,
+    send,
+    suback,
+)
 
 from labtwin.errors import DeviceOffline
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient

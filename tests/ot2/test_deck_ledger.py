@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from labtwin.ot2_app.deck_ledger import DeckLedger, Transfer
 from labtwin.errors import TaskRefused
+from labtwin.ot2_app.deck_ledger import DeckLedger, Transfer
 
 WELLS = [f"{row}{column}" for column in range(1, 13) for row in "ABCDEFGH"]
 

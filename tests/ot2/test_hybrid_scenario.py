@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from labtwin.errors import ConfigError
 from labtwin.cli.main import main
+from labtwin.errors import ConfigError
 from labtwin.scenarios.experiments.hybrid import DEFAULT_MIXES, run_hybrid_experiment
 from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
 
@@ -48,7 +48,8 @@ def test_the_default_lab_has_no_ot2() -> None:
 
 
 def test_the_default_run_path_imports_neither_opentrons_nor_the_http_stack() -> None:
-    probe = ("import sys, labtwin.cli.main, labtwin.scenarios.engine.catalog, labtwin.scenarios.labs.twin_lab, orchestrator; "
+    probe = ("import sys, labtwin.cli.main, labtwin.scenarios.engine.catalog, labtwin.scenarios.labs.twin_lab, "
+             "labtwin.orchestrator; "
              "print(sorted(m for m in ('opentrons', 'fastapi', 'uvicorn', 'httpx') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]"

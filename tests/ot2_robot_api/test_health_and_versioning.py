@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from robot_api_testkit import robot_api_process
 
 from labtwin.twin.ot2.robot_api.app import create_app
 from labtwin.twin.ot2.robot_api.health import MAX_PROTOCOL_API_VERSION, MIN_PROTOCOL_API_VERSION
-from robot_api_testkit import robot_api_process
 from labtwin.twin.ot2.robot_api.versioning import CURRENT_API_VERSION
 
 LATEST = {"Opentrons-Version": "*"}

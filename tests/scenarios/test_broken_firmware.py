@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.scenarios.engine.catalog import PROPERTY_SCENARIOS
 from labtwin.scenarios.engine.runner import Budget, run_scenario
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.scenarios.labs.twin_lab import twin_lab_factory
 
 

@@ -1,4 +1,4 @@
-"""`pytest tests/scenarios/test_property_scenarios.py`: every property scenario against the real firmware, on a twin lab.
+"""Every property scenario against the real firmware, on a twin lab.
 
 Budgets are each scenario's default (sized for CI); LABTWIN_EXAMPLES / LABTWIN_STEPS raise them
 for a deeper run. A failure prints the minimal example and the `labtwin run` replay command.

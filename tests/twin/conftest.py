@@ -8,8 +8,8 @@ import pytest
 from testkit import ManualClock
 from twin_testkit import LAB_PASSWORD, LAB_SSID
 
-from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.bus import HardwareBus
+from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.profiles import PICO_W
 
 

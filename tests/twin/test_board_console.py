@@ -12,13 +12,13 @@ import pytest
 from testkit import wait_until
 
 from labtwin.errors import BoardCrashed
-from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.console import (
     FRIENDLY_BANNER_END,
     RAW_REPL_BANNER,
     SOFT_REBOOT,
     BoardConsole,
 )
+from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
 
 FIRMWARE = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from labtwin.errors import BoardCrashed, ConfigError
-from labtwin.twin.board.process import RESET_EXIT_CODE, SHIM_DIR, SimulatedBoard
 from labtwin.twin.board.model import Hazard
+from labtwin.twin.board.process import RESET_EXIT_CODE, SHIM_DIR, SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
 
 FIRMWARE = """\

@@ -14,6 +14,7 @@ from labtwin.twin.board.model import (
     Hazard,
     MicroPythonError,
 )
+from labtwin.twin.board.profiles import BOARD_PROFILES, PICO_W
 from labtwin.twin.models.wifi import (
     STAT_CONNECTING,
     STAT_GOT_IP,
@@ -21,7 +22,6 @@ from labtwin.twin.models.wifi import (
     STAT_NO_AP_FOUND,
     STAT_WRONG_PASSWORD,
 )
-from labtwin.twin.board.profiles import BOARD_PROFILES, PICO_W
 
 OUT, IN = 1, 0
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.bus import PROTOCOL_VERSION, HardwareBus
+from labtwin.twin.board.model import BoardModel
 
 
 async def call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, msg: Any) -> Any:

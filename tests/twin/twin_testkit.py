@@ -6,8 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from labtwin.twin.board.process import SHIM_DIR, vm_command
 from labtwin.twin.board.bus import HardwareBus
+from labtwin.twin.board.process import SHIM_DIR, vm_command
 from labtwin.twin.board.profiles import PICO_W
 
 VM_SCRIPTS = Path(__file__).parent / "vm_scripts"

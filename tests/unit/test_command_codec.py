@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+import command_codec
 import pytest
+from command_codec import BadRequest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import command_codec
-from command_codec import BadRequest
 from labtwin.orchestrator.protocol import Command, DeviceStatus, Result
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 import task_registry
 from task_registry import BadParameters, UnknownTask, task
 

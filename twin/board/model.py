@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labtwin.twin.board.profiles import BoardProfile, PinId
 from labtwin.twin.clock import Clock, WallClock
 from labtwin.twin.models.adc import AdcModel
 from labtwin.twin.models.gpio import FUNC_NULL, FUNC_PWM, FUNC_SIO, GpioModel
@@ -29,7 +30,6 @@ from labtwin.twin.models.mp import MicroPythonError, mp_get_int
 from labtwin.twin.models.pwm import PwmModel, ServoModel
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.models.wifi import WifiModel
-from labtwin.twin.board.profiles import BoardProfile, PinId
 
 __all__ = ["PWRON_RESET", "WDT_RESET", "BoardModel", "Hazard", "MicroPythonError"]
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from labtwin.errors import BrokerUnavailable
 from labtwin.twin.brokers.acl import DeviceAcl
 from labtwin.twin.brokers.base import (
     LoopbackBroker,
@@ -27,8 +28,6 @@ from labtwin.twin.brokers.base import (
     free_port,
     wait_accepting,
 )
-
-from labtwin.errors import BrokerUnavailable
 
 __all__ = ["DeviceAcl", "MosquittoBroker", "mosquitto_available", "mosquitto_path"]
 

@@ -27,9 +27,9 @@ from typing import Protocol
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.clock import Clock, WallClock
 from labtwin.twin.faults.fault import Fault
+from labtwin.twin.faults.sensor_faults import SensorDisconnected, SensorDrift, SensorOutOfRange, SensorStuck
 from labtwin.twin.models.wifi import WifiModel
 from labtwin.twin.network.network_twin import TO_DEVICE, NetworkTwin
-from labtwin.twin.faults.sensor_faults import SensorDisconnected, SensorDrift, SensorOutOfRange, SensorStuck
 
 __all__ = [
     "BrokerOutage",

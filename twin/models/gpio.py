@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labtwin.twin.board.profiles import PinId
 from labtwin.twin.clock import Clock
 from labtwin.twin.models.mp import MicroPythonError
 from labtwin.twin.models.trace import Trace
-from labtwin.twin.board.profiles import PinId
 
 __all__ = ["GpioModel", "PinState"]
 

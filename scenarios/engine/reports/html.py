@@ -13,7 +13,12 @@ from datetime import datetime
 from html import escape
 from pathlib import Path
 
-from labtwin.scenarios.engine.reports._format import format_arguments, format_fault_window, format_step_time, show_controls
+from labtwin.scenarios.engine.reports._format import (
+    format_arguments,
+    format_fault_window,
+    format_step_time,
+    show_controls,
+)
 from labtwin.scenarios.engine.reports.plots import render_example_plots
 from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, StepRecord
 

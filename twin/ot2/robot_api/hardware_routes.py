@@ -1,4 +1,5 @@
-"""What is attached to the simulated OT-2, and homing: ``/instruments``, ``/pipettes``, ``/modules``, ``/robot/home``."""
+"""What is attached to the simulated OT-2, and homing: ``/instruments``, ``/pipettes``, ``/modules``,
+``/robot/home``."""
 
 from __future__ import annotations
 

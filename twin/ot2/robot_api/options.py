@@ -1,4 +1,6 @@
-"""The robot API twin's command-line options, shared by ``python -m labtwin.twin.ot2.robot_api`` and ``labtwin serve ot2``.
+"""The robot API twin's command-line options.
+
+Shared by the twin's own process (``python -m labtwin.twin.ot2.robot_api``) and ``labtwin serve ot2``.
 
 Kept free of FastAPI, uvicorn and opentrons so that building a parser stays instant.
 """

@@ -15,7 +15,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +124,7 @@ class ProtocolStore:
             shutil.rmtree(directory, ignore_errors=True)
             raise ApiError(422, "ProtocolRobotTypeMismatch", "Protocol For Different Robot Type",
                            f"this protocol is for a {source.robot_type}; this robot is an OT-2 Standard")
-        stored = StoredProtocol(id=protocol_id, created_at=datetime.now(timezone.utc), source=source,
+        stored = StoredProtocol(id=protocol_id, created_at=datetime.now(UTC), source=source,
                                 directory=directory, key=key)
         await self._evict_beyond(MAX_PROTOCOLS - 1, in_use)
         self._protocols[protocol_id] = stored
@@ -192,7 +192,7 @@ class ProtocolStore:
         except Exception as exc:  # an engine failure outside the protocol: report it, keep serving
             log.exception("analysing protocol %s", stored.id)
             analysis = {"status": "completed", "result": "not-ok", "robotType": stored.source.robot_type,
-                        "errors": [{"id": str(uuid.uuid4()), "createdAt": datetime.now(timezone.utc).isoformat(),
+                        "errors": [{"id": str(uuid.uuid4()), "createdAt": datetime.now(UTC).isoformat(),
                                     "errorType": type(exc).__name__, "errorCode": "4000", "detail": str(exc),
                                     "errorInfo": {}, "wrappedErrors": []}],
                         "commands": [], "labware": [], "pipettes": [], "modules": [], "liquids": [],

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-__all__ = ["GENERIC_ERROR_CODE", "ApiError", "ErrorBody", "LegacyErrorBody", "error_responses", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "NullFreeJSONResponse", "error_response",
-           "is_legacy_path", "without_nulls"]
+__all__ = ["GENERIC_ERROR_CODE", "LEGACY_PATHS", "LEGACY_PATH_PREFIXES", "ApiError", "ErrorBody", "LegacyErrorBody",
+           "NullFreeJSONResponse", "error_response", "error_responses", "is_legacy_path", "without_nulls"]
 
 GENERIC_ERROR_CODE = "4000"
 """The robot's catch-all code for a malformed request (its error codes are 4-digit strings)."""

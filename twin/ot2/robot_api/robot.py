@@ -108,8 +108,9 @@ class SimulatedOT2:
         from opentrons.types import Mount
 
         self.preflight()
-        attached: dict[Mount, dict[str, str | None]] = {Mount.LEFT if mount == "left" else Mount.RIGHT: {"model": model, "id": _serial_for(mount, model)}
-                    for mount, model in self.settings.pipettes.items()}
+        attached: dict[Mount, dict[str, str | None]] = {
+            Mount.LEFT if mount == "left" else Mount.RIGHT: {"model": model, "id": _serial_for(mount, model)}
+            for mount, model in self.settings.pipettes.items()}
         try:
             hardware = await API.build_hardware_simulator(attached_instruments=attached)
         except Exception as exc:  # opentrons rejects unknown models with assorted errors
@@ -133,7 +134,7 @@ class SimulatedOT2:
                       # Modules are not simulated as hardware here: loadModule needs no attached module.
                       use_virtual_modules=True)
 
-    def deck_configuration(self) -> list[tuple[str, str, None]]:
+    def deck_configuration(self) -> list[tuple[str, str, str | None]]:
         """The deck configuration in the engine's form (cutout, fixture, serial)."""
         return [(cutout, fixture, None) for cutout, fixture in OT2_DECK_CONFIGURATION]
 

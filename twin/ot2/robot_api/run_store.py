@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from labtwin.twin.ot2.robot_api.faults import RobotFaults
@@ -129,7 +129,7 @@ class RunStore:
             raise
         if previous is not None:
             await self._retire(previous)
-        run = Run(id=run_id, created_at=datetime.now(timezone.utc), engine=engine,
+        run = Run(id=run_id, created_at=datetime.now(UTC), engine=engine,
                   protocol_id=protocol.id if protocol is not None else None)
         self._runs[run_id] = run
         self._evict_beyond(MAX_RUNS)
@@ -152,7 +152,7 @@ class RunStore:
             run.engine.pause()
         else:
             await run.engine.stop()
-        action = {"id": str(uuid.uuid4()), "createdAt": datetime.now(timezone.utc).isoformat(),
+        action = {"id": str(uuid.uuid4()), "createdAt": datetime.now(UTC).isoformat(),
                   "actionType": action_type}
         run.actions.append(action)
         return action

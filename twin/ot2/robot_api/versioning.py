@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labtwin.twin.ot2.robot_api.responses import error_response
 
-__all__ = ["CONTROL_PATH_PREFIX", "CURRENT_API_VERSION", "LATEST_VERSION_ALIAS", "MIN_API_VERSION", "MIN_VERSION_HEADER",
-           "SERVED_VERSION_PATTERN", "VERSION_HEADER", "ApiVersionMiddleware", "VersionRejected", "negotiate_version",
-           "version_headers"]
+__all__ = ["CONTROL_PATH_PREFIX", "CURRENT_API_VERSION", "LATEST_VERSION_ALIAS", "MIN_API_VERSION",
+           "MIN_VERSION_HEADER", "SERVED_VERSION_PATTERN", "VERSION_HEADER", "ApiVersionMiddleware",
+           "VersionRejected", "negotiate_version", "version_headers"]
 
 VERSION_HEADER = "Opentrons-Version"
 MIN_VERSION_HEADER = "Opentrons-Min-Version"
