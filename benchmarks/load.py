@@ -39,7 +39,8 @@ from typing import Any
 import psutil
 
 from labtwin.errors import LabtwinError
-from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.scenarios.labs.twin_lab_options import BENCH_SENSOR_VOLTS
 from labtwin.twin.brokers import mosquitto_available
 
 SENSOR_PIN = 26  # GP26: ADC channel 0 on the default bench

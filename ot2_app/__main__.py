@@ -17,11 +17,11 @@ import os
 import sys
 from pathlib import Path
 
+from labtwin.errors import LabtwinError
+from labtwin.orchestrator.device_server import DeviceServer
 from labtwin.ot2_app.color_mixing import ColorMixingRobot, build_task_registry
 from labtwin.ot2_app.protocol_context import open_protocol_context
 from labtwin.ot2_app.run_log import RunLog
-from labtwin.errors import LabtwinError
-from labtwin.orchestrator.device_server import DeviceServer
 
 TOKEN_ENV = "LABTWIN_OT2_TOKEN"
 READY_LINE_PREFIX = "device server ready at "

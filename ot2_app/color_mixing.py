@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
+from labtwin.orchestrator.http_tasks import TaskRegistry
 from labtwin.ot2_app.deck_ledger import LIQUIDS, DeckLedger, MixPlan
 from labtwin.ot2_app.run_log import RunLog, RunLogEntry
-from labtwin.orchestrator.http_tasks import TaskRegistry
 
 if TYPE_CHECKING:
     from opentrons.protocol_api import Labware, ProtocolContext, Well

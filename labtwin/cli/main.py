@@ -176,7 +176,8 @@ def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespa
 
 def _run_property(spec: PropertyScenario, args: argparse.Namespace) -> bool:
     from labtwin.scenarios.engine.reports import write_reports
-    from labtwin.scenarios.labs.twin_lab import TwinLabOptions, twin_lab_factory
+    from labtwin.scenarios.labs.twin_lab import twin_lab_factory
+    from labtwin.scenarios.labs.twin_lab_options import TwinLabOptions
 
     default = spec.default_budget
     budget = Budget(examples=args.examples or default.examples, steps=args.steps or default.steps,

@@ -46,13 +46,10 @@ from labtwin.scenarios.labs.broker_url import BrokerAddress
 from labtwin.scenarios.labs.device_config import device_config
 from labtwin.scenarios.labs.lab import Capability, Lab, TwinHardware
 from labtwin.scenarios.labs.twin_lab_options import (
-    BENCH_SENSOR_VOLTS,
-    BENCH_SERVO_PIN,
     ORCHESTRATOR_USER,
     TwinLabKeywords,
     TwinLabOptions,
     twin_lab_keywords,
-    wire_default_bench,
 )
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
@@ -65,8 +62,7 @@ if TYPE_CHECKING:
     from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
     from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer
 
-__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES",
-           "TwinLab", "TwinLabOptions", "twin_lab_factory", "wire_default_bench"]
+__all__ = ["OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES", "TwinLab", "twin_lab_factory"]
 
 OT2_DEVICE_ID = "ot2"
 OT2_ROBOT_API_DEVICE_ID = "ot2-robot-api"

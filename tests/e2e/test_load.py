@@ -11,7 +11,8 @@ import pytest
 from testkit import BROKERS
 
 from labtwin.errors import ConfigError, LabtwinError
-from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.scenarios.labs.twin_lab_options import BENCH_SENSOR_VOLTS
 from labtwin.twin.board.model import BoardModel
 
 SENSOR_PIN = 26  # ADC channel 0 on the default bench

@@ -12,7 +12,8 @@ from labtwin.errors import BrokerUnavailable, DeviceOffline, TaskError, TaskTime
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.orchestrator.sync_client import MQTTOrchestratorClient
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
-from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, BENCH_SERVO_PIN, TwinLab
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.scenarios.labs.twin_lab_options import BENCH_SENSOR_VOLTS, BENCH_SERVO_PIN
 
 DEVICE = "pico-w-lab-001"
 

@@ -24,7 +24,7 @@ from labtwin.board_firmware import STOCK_FIRMWARE_DIR
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.scenarios.labs.broker_url import BrokerAddress
 from labtwin.scenarios.labs.device_config import device_config
-from labtwin.scenarios.labs.twin_lab import wire_default_bench
+from labtwin.scenarios.labs.twin_lab_options import wire_default_bench
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
 from labtwin.twin.brokers import AmqttBroker

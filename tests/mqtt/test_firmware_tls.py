@@ -24,7 +24,7 @@ import pytest
 from mqtt_client import MQTTClient
 from testkit import needs_mosquitto
 
-from labtwin.twin.board.process import SHIM_DIR, vm_argv
+from labtwin.twin.board.vm_launch import SHIM_DIR, vm_argv
 from labtwin.twin.brokers import MosquittoBroker
 
 x509 = pytest.importorskip("cryptography.x509")

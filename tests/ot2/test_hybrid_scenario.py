@@ -11,7 +11,8 @@ import pytest
 from labtwin.cli.main import main
 from labtwin.errors import ConfigError
 from labtwin.scenarios.experiments.hybrid import DEFAULT_MIXES, run_hybrid_experiment
-from labtwin.scenarios.labs.twin_lab import BENCH_SENSOR_VOLTS, TwinLab
+from labtwin.scenarios.labs.twin_lab import TwinLab
+from labtwin.scenarios.labs.twin_lab_options import BENCH_SENSOR_VOLTS
 
 
 def test_labtwin_run_hybrid_prints_a_table_of_mixes_and_readings(capsys: pytest.CaptureFixture[str]) -> None:

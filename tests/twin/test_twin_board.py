@@ -10,8 +10,9 @@ import pytest
 
 from labtwin.errors import BoardCrashed, ConfigError
 from labtwin.twin.board.model import Hazard
-from labtwin.twin.board.process import RESET_EXIT_CODE, SHIM_DIR, SimulatedBoard
+from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
+from labtwin.twin.board.vm_launch import RESET_EXIT_CODE, SHIM_DIR
 
 FIRMWARE = """\
 import json, time, machine

@@ -11,7 +11,7 @@ from twin_testkit import results, run_vm
 
 from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.model import BoardModel
-from labtwin.twin.board.process import SHIM_DIR
+from labtwin.twin.board.vm_launch import SHIM_DIR
 from labtwin.twin.models.adc import u16_to_volts
 
 

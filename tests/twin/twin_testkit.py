@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from labtwin.twin.board.bus import HardwareBus
-from labtwin.twin.board.process import SHIM_DIR, vm_command
 from labtwin.twin.board.profiles import PICO_W
+from labtwin.twin.board.vm_launch import SHIM_DIR, vm_command
 
 VM_SCRIPTS = Path(__file__).parent / "vm_scripts"
 LAB_SSID = "labnet"

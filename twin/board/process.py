@@ -35,12 +35,11 @@ from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.console import BoardConsole
 from labtwin.twin.board.model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
 from labtwin.twin.board.profiles import BoardProfile
-from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, RESET_EXIT_CODE, SHIM_DIR, vm_argv, vm_command
+from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, RESET_EXIT_CODE, SHIM_DIR, vm_command
 from labtwin.twin.clock import Clock
 from labtwin.twin.process_output import STREAM_LIMIT, console_lines
 
-# The VM's launch constants (labtwin.twin.board.vm_launch) are re-exported: callers import them from here.
-__all__ = ["BOARD_PROFILE_ENV", "RESET_EXIT_CODE", "SHIM_DIR", "SimulatedBoard", "vm_argv", "vm_command"]
+__all__ = ["SimulatedBoard"]
 
 log = logging.getLogger("labtwin.twin.board")
 
