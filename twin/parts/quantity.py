@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from labtwin.errors import ConfigError
 
@@ -69,7 +70,7 @@ class CsvTrace:
         values: the quantity at those times.
     """
 
-    def __init__(self, times: list[float] | np.ndarray, values: list[float] | np.ndarray) -> None:
+    def __init__(self, times: npt.ArrayLike, values: npt.ArrayLike) -> None:
         self._t = np.asarray(times, dtype=float)
         self._v = np.asarray(values, dtype=float)
         if self._t.ndim != 1 or self._t.shape != self._v.shape or len(self._t) == 0:
