@@ -1,0 +1,152 @@
+"""Every script in benchmarks/ runs as a user runs it, at tiny sizes, and prints its figures.
+
+Benchmarks are nobody's test suite, so nothing else notices when one stops running (issue #13:
+roundtrip.py timed out against the per-device ACL, ot2_mix_color.py ended in a traceback). These
+tests run each script in a subprocess and read what it prints: it must exit 0, print every figure,
+and the figures must be sane (positive latencies, nothing lost). They assert completion and the
+shape of the output, never speed: timing figures belong to the benchmarks themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labtwin.twin.brokers import mosquitto_available
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+RUN_TIMEOUT_S = 100.0  # under pytest's own 120 s: a hung benchmark is stopped here, with its output
+BROKERS = ["amqtt", "mosquitto"] if mosquitto_available() else ["amqtt"]
+NUMBER = r"(-?\d+(?:\.\d+)?)"
+
+
+def run_benchmark(script: str, *arguments: str, work_dir: Path) -> str:
+    """Run ``python benchmarks/<script> <arguments>``; its stdout, after checking it exited 0 without a traceback.
+
+    A run that outlives RUN_TIMEOUT_S gets SIGINT (the scripts then stop their labs, brokers and
+    twins on the way out), then SIGKILL for its whole process group.
+    """
+    environment = dict(os.environ, OT_API_CONFIG_DIR=str(work_dir / "opentrons"))
+    process = subprocess.Popen([sys.executable, str(BENCHMARKS / script), *arguments], cwd=work_dir, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+        pytest.fail(f"{script} {' '.join(arguments)} ran over {RUN_TIMEOUT_S:g} s\n"
+                    f"--- stdout\n{stdout}\n--- stderr\n{stderr[-3000:]}")
+    described = f"{script} {' '.join(arguments)}\n--- stdout\n{stdout}\n--- stderr\n{stderr[-3000:]}"
+    assert process.returncode == 0, f"exit code {process.returncode}: {described}"
+    # A traceback logged on the way out (opentrons' exit handlers) still exits 0.
+    assert "Traceback" not in stderr, described
+    return stdout
+
+
+def table_rows(output: str, first_column: str) -> list[list[str]]:
+    """The cells of the markdown table rows in ``output`` whose first cell is ``first_column``."""
+    rows = []
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_column:
+            rows.append(cells)
+    return rows
+
+
+def milliseconds(cell: str) -> float:
+    """``"1.23 ms"`` -> 1.23."""
+    match = re.fullmatch(rf"{NUMBER} ms", cell)
+    assert match, f"not a duration in ms: {cell!r}"
+    return float(match.group(1))
+
+
+def test_roundtrip_prints_twin_and_echo_latencies_for_each_broker(tmp_path: Path) -> None:
+    output = run_benchmark("roundtrip.py", "--calls", "5", work_dir=tmp_path)
+
+    assert "5 calls each" in output
+    for broker in BROKERS:
+        [row] = table_rows(output, broker)
+        twin_median, twin_p99, echo_median, echo_p99 = (milliseconds(cell) for cell in row[1:5])
+        assert 0 < twin_median <= twin_p99
+        assert 0 < echo_median <= echo_p99
+        ratio = re.fullmatch(rf"{NUMBER}x", row[5])
+        assert ratio and float(ratio.group(1)) > 0, row
+
+
+def test_load_loses_nothing_and_prints_latency_throughput_and_cpu(tmp_path: Path) -> None:
+    output = run_benchmark("load.py", "--broker", "both", "--boards", "2", "--tasks", "4", work_dir=tmp_path)
+
+    sections = re.split(r"^## ", output, flags=re.MULTILINE)[1:]
+    assert sorted(section.split(":")[0] for section in sections) == sorted(BROKERS), output
+    for section in sections:
+        assert section.split("\n")[0].split(" (")[0].endswith(": 2 boards x 4 tasks"), section
+        assert re.search(r"^lost: 0 of 8$", section, re.MULTILINE), section
+        assert re.search(r"^wrong results: 0$", section, re.MULTILINE), section
+        latency = re.search(rf"latency ms: p50 {NUMBER}  p90 {NUMBER}  p99 {NUMBER}  max {NUMBER}", section)
+        assert latency, section
+        p50, p90, p99, worst = (float(value) for value in latency.groups())
+        assert 0 < p50 <= p90 <= p99 <= worst
+        throughput = re.search(rf"throughput: {NUMBER} tasks/s", section)
+        assert throughput and float(throughput.group(1)) > 0, section
+        assert re.search(rf"boot: {NUMBER} s   stop: {NUMBER} s", section), section
+        assert re.search(r"CPU lab process: .*% of a core", section), section
+        assert re.search(rf"memory held \(USS, all processes\): {NUMBER} MiB", section), section
+
+
+def test_load_find_max_reports_each_step_and_the_largest_passing_count(tmp_path: Path) -> None:
+    output = run_benchmark("load.py", "--find-max", "--broker", "both", "--steps", "2", "--tasks", "2",
+                           "--interval", "0.05", work_dir=tmp_path)
+
+    assert output.startswith("criterion: ")
+    for broker in BROKERS:
+        [row] = table_rows(output, broker)
+        assert row[1] == "2", row
+        # Passing is about the machine's speed (p99 <= 1 s), which these tests do not judge; losing a
+        # call or a wrong result is not.
+        assert row[2] == "pass" or re.fullmatch(r"FAIL: p99 \d+ ms > 1000 ms", row[2]), row
+        assert re.fullmatch(r"boot \d+ s, p50 \d+ ms, p99 \d+ ms", row[3]), row
+        holds = "holds 2 boards (largest passing step)" if row[2] == "pass" else "no step passed"
+        assert f"{broker}: {holds}" in output
+
+
+def test_restart_effects_loses_and_duplicates_no_dose_on_any_broker(tmp_path: Path) -> None:
+    output = run_benchmark("restart_effects.py", "--boards", "1", "--slots", "1", "--restarts", "1",
+                           "--min-calls", "2", work_dir=tmp_path)
+
+    table = output[output.rindex("broker "):].splitlines()
+    assert table[0].split() == ["broker", "restarts", "calls", "failed", "doses", "lost", "dup", "dedup"]
+    configurations = ["amqtt"] + (["mosquitto", "mosquitto with persistence"] if mosquitto_available() else [])
+    assert [re.split(r"\s{2,}", row.strip())[0] for row in table[1:]] == configurations, output
+    for row in table[1:]:
+        restarts, calls, failed, doses, lost, duplicated, absorbed = (int(cell) for cell in row.split()[-7:])
+        assert restarts == 1, row
+        assert calls >= 2 and failed == 0 and doses == calls, row
+        assert lost == 0 and duplicated == 0 and absorbed >= 0, row
+
+
+def test_ot2_mix_color_prints_both_paths_and_the_ratio_without_a_traceback(tmp_path: Path) -> None:
+    output = run_benchmark("ot2_mix_color.py", "--racks", "1", "--mixes", "2", work_dir=tmp_path)
+
+    assert re.search(r"^2 mixes per path, alternating; OT-2 twin start-up \(process start to accepting requests\): "
+                     rf"{NUMBER} s$", output, re.MULTILINE), output
+    paths = ("direct on opentrons.simulate", "HTTP through the OT-2 twin", "the task inside the twin (its run log)")
+    for path in paths:
+        [row] = table_rows(output, path)
+        median, p99 = milliseconds(row[1]), milliseconds(row[2])
+        assert 0 < median <= p99, row
+    ratio = re.search(rf"^HTTP / direct \(median\): {NUMBER}x; HTTP overhead {NUMBER} ms$", output, re.MULTILINE)
+    assert ratio and float(ratio.group(1)) > 0, output
+    # The call costs more than the task inside it: the difference is the HTTP round trip.
+    outside = re.search(rf"^HTTP overhead outside the task, call by call: median {NUMBER} ms, p90 {NUMBER} ms$",
+                        output, re.MULTILINE)
+    assert outside and 0 < float(outside.group(1)) <= float(outside.group(2)), output
