@@ -41,7 +41,7 @@ async def test_round_trips(bus: HardwareBus, model: BoardModel) -> None:
     reader, writer, hello = await connect(bus)
     try:
         assert hello == [1, {"board": "pico_w", "machine": "Raspberry Pi Pico W with RP2040", "wifi": True,
-                             "version": PROTOCOL_VERSION}]
+                             "port": "rp2", "version": PROTOCOL_VERSION}]
         model.adc.set_noise(0, 0.0)
         model.adc.set_voltage(0, 3.3)
         assert await call(reader, writer, ["adc_init", 26]) == [1, 0]

@@ -4,12 +4,16 @@ The MicroPython shims (``machine``, ``network``) send each peripheral
 operation as one line of JSON and block for the one-line reply; see
 ``docs/hardware-bus.md`` for the protocol. A connection must open with a
 hello carrying the protocol version and the board's random token, so a
-process cannot talk to another board's model by accident.
+process cannot talk to another board's model by accident. A hello that names a
+UART opens that UART's doorbell instead: the host writes a byte on it whenever
+received bytes wait, so the VM's ``select.poll`` (and asyncio) wakes on a real
+file descriptor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import secrets
@@ -99,8 +103,11 @@ class HardwareBus:
             # One small request, one small reply: Nagle's algorithm would only add latency.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            if await self._hello(reader, writer):
+            channel = await self._hello(reader, writer)
+            if channel == "requests":
                 await self._serve(reader, writer)
+            elif isinstance(channel, int):
+                await self._serve_doorbell(channel, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -113,7 +120,8 @@ class HardwareBus:
             except (ConnectionError, asyncio.CancelledError):
                 pass
 
-    async def _hello(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _hello(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | int | None:
+        # "requests" for the VM's request connection, a UART handle for a doorbell, None if refused.
         line = await reader.readline()
         try:
             msg = json.loads(line)
@@ -126,16 +134,20 @@ class HardwareBus:
             error = f"labtwin hwbus: protocol version {msg[1]!r} not supported (host speaks {PROTOCOL_VERSION})"
         elif not isinstance(msg[2], str) or not secrets.compare_digest(msg[2], self.token):
             error = "labtwin hwbus: bad token"
+        elif len(msg) >= 5 and msg[3] == "uart_doorbell" and isinstance(msg[4], int):
+            writer.write(_encode([1, None]))
+            await writer.drain()
+            return msg[4]
         else:
             info = self.model.op_hello_info()
             info["version"] = PROTOCOL_VERSION
             writer.write(_encode([1, info]))
             await writer.drain()
-            return True
+            return "requests"
         log.warning("%s; closing connection", error)
         writer.write(_encode([0, "OSError", error]))
         await writer.drain()
-        return False
+        return None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -146,10 +158,23 @@ class HardwareBus:
                 return
             if not line:
                 return
-            writer.write(_encode(self._reply(line)))
+            writer.write(_encode(await self._reply(line)))
             await writer.drain()
 
-    def _reply(self, line: bytes) -> list[Any]:
+    async def _serve_doorbell(self, handle: int, reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter) -> None:
+        # The VM never writes on a doorbell; EOF means it closed it (or exited).
+        watcher = asyncio.create_task(self.model.uart.serve_doorbell(handle, lambda: writer.write(b"!")),
+                                      name=f"uart {handle} doorbell")
+        try:
+            await reader.read()
+        finally:
+            watcher.cancel()
+            for outcome in await asyncio.gather(watcher, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.warning("UART %s doorbell stopped: %s", handle, outcome)
+
+    async def _reply(self, line: bytes) -> list[Any]:
         self.requests += 1
         try:
             msg = json.loads(line)
@@ -158,7 +183,10 @@ class HardwareBus:
         if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):
             return [0, "OSError", "labtwin hwbus: malformed request"]
         try:
-            return [1, self.model.dispatch(msg[0], msg[1:])]
+            value = self.model.dispatch(msg[0], msg[1:])
+            if inspect.isawaitable(value):
+                value = await value  # an operation that blocks on the board, in lab time
+            return [1, value]
         except MicroPythonError as exc:
             return [0, exc.exc_type, exc.arg]
         except Exception as exc:  # a model bug must not kill the bus; the VM sees RuntimeError

@@ -3,7 +3,9 @@
 :class:`BoardModel` owns the pin, ADC, PWM/servo and WiFi models, validates
 every operation the firmware's ``machine``/``network`` shims forward against
 the board's :class:`~labtwin.twin.board.profiles.BoardProfile`, and raises what the real
-MicroPython rp2 port (Pico W build) raises, as :class:`MicroPythonError`.
+MicroPython rp2 port (Pico W build) raises, as :class:`MicroPythonError`. Its buses (:attr:`i2c`,
+:attr:`spi`, :attr:`uart`: the firmware's operations and the parts wired to its pins) follow the
+profile's port; their operations are found by :meth:`dispatch` like the board's own.
 
 It also watches for hazards: firmware driving a pin that belongs to the
 wireless chip works on the real board (so it works here) but breaks WiFi;
@@ -22,14 +24,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labtwin.twin.board.board_i2c import BoardI2C
+from labtwin.twin.board.board_spi import BoardSPI
+from labtwin.twin.board.board_uart import BoardUART
+from labtwin.twin.board.bus_pins import BusPins
 from labtwin.twin.board.profiles import BoardProfile, PinId
 from labtwin.twin.clock import Clock, WallClock
 from labtwin.twin.models.adc import AdcModel
 from labtwin.twin.models.gpio import FUNC_NULL, FUNC_PWM, FUNC_SIO, GpioModel
 from labtwin.twin.models.mp import MicroPythonError, mp_get_int
 from labtwin.twin.models.pwm import PwmModel, ServoModel
+from labtwin.twin.models.rp2_clock import sys_clock_possible
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.models.wifi import WifiModel
+from labtwin.twin.parts.i2c import I2CBus, I2CTarget
+from labtwin.twin.parts.serial_link import UartDevice
+from labtwin.twin.parts.spi import SpiDevice
 
 __all__ = ["PWRON_RESET", "WDT_RESET", "BoardModel", "Hazard", "MicroPythonError"]
 
@@ -37,7 +47,6 @@ log = logging.getLogger("labtwin.twin")
 
 PWRON_RESET = 1  # rp2 machine.PWRON_RESET
 WDT_RESET = 3  # rp2 machine.WDT_RESET: what machine.reset() (a watchdog reboot) leaves behind
-_XOSC_KHZ = 12_000
 
 
 @dataclass(frozen=True)
@@ -48,21 +57,6 @@ class Hazard:
     pin: PinId
     pin_name: str
     message: str
-
-
-def _sys_clock_possible(freq_hz: int) -> bool:
-    # Same search as the pico-sdk's check_sys_clock_khz: 12 MHz crystal, VCO 750-1600 MHz,
-    # two post dividers 1..7.
-    khz = freq_hz // 1000
-    for fbdiv in range(16, 321):
-        vco = _XOSC_KHZ * fbdiv
-        if not 750_000 <= vco <= 1_600_000:
-            continue
-        for pd1 in range(7, 0, -1):
-            for pd2 in range(pd1, 0, -1):
-                if vco == khz * pd1 * pd2:
-                    return True
-    return False
 
 
 class BoardModel:
@@ -110,6 +104,10 @@ class BoardModel:
                                   hostname=profile.hostname_default, association_delay=association_delay,
                                   trace=self.trace)
         self.servos: dict[int, ServoModel] = {}
+        pins = BusPins(profile, self.gpio, self.resolve_pin, self._hazard)
+        self.i2c = BoardI2C(pins, self.clock, lambda: self.cpu_freq)
+        self.spi = BoardSPI(pins, self.clock, lambda: self.cpu_freq)
+        self.uart = BoardUART(pins, self.clock)
         self._hazards: list[Hazard] = []
         self.cpu_freq = profile.cpu_freq_hz
         self.reset_cause = PWRON_RESET
@@ -119,12 +117,13 @@ class BoardModel:
         # op name -> (method, fewest args, most args); arity is checked before calling so a
         # TypeError raised inside a model is never mistaken for a bad request.
         self._ops: dict[str, tuple[Callable[..., Any], int, int]] = {}
-        for name in dir(self):
-            if name.startswith("op_"):
-                method = getattr(self, name)
-                params = inspect.signature(method).parameters.values()
-                required = sum(1 for p in params if p.default is inspect.Parameter.empty)
-                self._ops[name[3:]] = (method, required, len(params))
+        for owner in (self, self.i2c, self.spi, self.uart):
+            for name in dir(owner):
+                if name.startswith("op_"):
+                    method = getattr(owner, name)
+                    params = inspect.signature(method).parameters.values()
+                    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+                    self._ops[name[3:]] = (method, required, len(params))
 
     # ----------------------------------------------------------------- lifecycle
     def power_on(self, *, cause: int = PWRON_RESET) -> None:
@@ -146,10 +145,15 @@ class BoardModel:
         self.cpu_freq = self.pwm.sys_hz = self.profile.cpu_freq_hz
         if self.wifi is not None:
             self.wifi.reset()
+        for bus in (self.i2c, self.spi, self.uart):
+            bus.reset()
 
     # ----------------------------------------------------------------- dispatch
     def dispatch(self, op: str, args: Sequence[Any]) -> Any:
         """Run one hardware-bus operation; see docs/hardware-bus.md for the op list.
+
+        An operation that blocks on the board (a UART read with a timeout, a stuck I2C bus)
+        returns an awaitable; the hardware bus awaits it before it replies.
 
         Raises:
             MicroPythonError: whatever the firmware should see raised.
@@ -207,6 +211,7 @@ class BoardModel:
             if mode_i is not None or value_i is not None:
                 self._hazard(pin, f"configured (mode={mode_i}, value={value_i})")
             self._update_servos()
+            self.spi.pins_changed()
         return pin
 
     def op_pin_value(self, source: object, value: object = None) -> int | None:
@@ -216,6 +221,7 @@ class BoardModel:
             return self.gpio.read(pin)
         self.gpio.write(pin, int(bool(value)))
         self._hazard(pin, f"wrote {int(bool(value))} to")
+        self.spi.pins_changed()
         return None
 
     def op_pin_toggle(self, source: object) -> None:
@@ -223,6 +229,7 @@ class BoardModel:
         pin = self.resolve_pin(source)
         self.gpio.toggle(pin)
         self._hazard(pin, "toggled")
+        self.spi.pins_changed()
 
     def op_pin_repr(self, source: object) -> str:
         """``repr(pin)``."""
@@ -329,7 +336,8 @@ class BoardModel:
     # ----------------------------------------------------------------- machine
     def op_hello_info(self) -> dict[str, Any]:
         """What the shims learn at connect time."""
-        return {"board": self.profile.name, "machine": self.profile.machine, "wifi": self.profile.has_wifi}
+        return {"board": self.profile.name, "machine": self.profile.machine, "wifi": self.profile.has_wifi,
+                "port": self.profile.port}
 
     def op_unique_id(self) -> str:
         """``machine.unique_id()`` as hex (the shim turns it into bytes)."""
@@ -340,7 +348,7 @@ class BoardModel:
         if value is None:
             return self.cpu_freq
         hz = mp_get_int(value)
-        if hz <= 0 or not _sys_clock_possible(hz):
+        if hz <= 0 or not sys_clock_possible(hz):
             raise MicroPythonError.value_error("cannot change frequency")
         self.cpu_freq = self.pwm.sys_hz = hz
         return None
@@ -402,6 +410,23 @@ class BoardModel:
         self._wifi().set_hostname(value)
         return None
 
+    # ----------------------------------------------------------------- bus wiring
+    def i2c_bus(self, *, sda: int | str, scl: int | str) -> I2CBus:
+        """The I2C bus on these SDA/SCL pins, created empty on first use (SoftI2C or hardware alike)."""
+        return self.i2c.bus(sda=sda, scl=scl)
+
+    def attach_i2c(self, target: I2CTarget, *, sda: int | str, scl: int | str) -> I2CTarget:
+        """Wire an I2C target to the bus on these pins."""
+        return self.i2c.attach(target, sda=sda, scl=scl)
+
+    def attach_spi(self, device: SpiDevice, *, sck: int | str, mosi: int | str, miso: int | str) -> SpiDevice:
+        """Wire an SPI device to the bus on these pins; its ``cs_pin`` selects it."""
+        return self.spi.attach(device, sck=sck, mosi=mosi, miso=miso)
+
+    def attach_uart(self, device: UartDevice, *, tx: int | str, rx: int | str) -> UartDevice:
+        """Wire a serial device to the board's ``tx`` and ``rx`` pins."""
+        return self.uart.attach(device, tx=tx, rx=rx)
+
     # ----------------------------------------------------------------- read-only state
     @property
     def hazards(self) -> tuple[Hazard, ...]:
@@ -425,6 +450,7 @@ class BoardModel:
     def set_input(self, pin: int | str, level: int | None) -> None:
         """Drive a pin from outside the board (a button, a sensor); ``None`` releases it."""
         self.gpio.set_external(self.resolve_pin(pin), level)
+        self.spi.pins_changed()
 
     def servo_angle(self, pin: int | str, t: float | None = None) -> float:
         """Angle of the servo wired to ``pin`` at lab time ``t`` (default now)."""

@@ -11,8 +11,11 @@ names an external pin driven through the wireless chip (``"EXT_GPIO0"``).
 
 Profiles: :data:`PICO_W` (rp2 port, ``RPI_PICO_W``) and :data:`ESP32` (esp32
 port, ``ESP32_GENERIC`` on an ESP32-WROOM-32 board). The board model's
-behaviour (error texts, PWM arithmetic, WiFi) is the rp2 port's; an ESP32
-profile gets the ESP32's pins, ADC map and heap, not an esp32-port model.
+behaviour for pins, ADC, PWM and WiFi (error texts, PWM arithmetic) is the rp2
+port's; an ESP32 profile gets the ESP32's pins, ADC map and heap for those. The
+buses (``I2C``, ``SoftI2C``, ``SPI``, ``SoftSPI``, ``UART``) follow the profile's
+:attr:`BoardProfile.port`: constructor signatures, legal pins, errno values and
+class constants of that port.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class BoardProfile:
         hostname_default: ``network.hostname()`` after boot.
         mac_oui: first three bytes of the WiFi MAC address.
         led_pin: what firmware passes to ``Pin()`` for the onboard LED, or None without one.
+        port: the MicroPython port the board runs (``"rp2"``, ``"esp32"``): whose constructor
+            signatures, pin rules, errno values and class constants ``I2C``, ``SPI`` and ``UART`` follow.
     """
 
     name: str
@@ -91,6 +96,7 @@ class BoardProfile:
     hostname_default: str = "mpy-rp2"
     mac_oui: bytes = field(default=b"\x28\xcd\xc1")
     led_pin: int | str | None = None
+    port: str = "rp2"
 
     @property
     def adc_channel_count(self) -> int:
@@ -193,6 +199,7 @@ def _esp32() -> BoardProfile:
         hostname_default="mpy-esp32",
         mac_oui=b"\x24\x0a\xc4",
         led_pin=2,
+        port="esp32",
     )
 
 

@@ -6,6 +6,11 @@
 # host, which validates it like a real Pico W and answers; errors come back
 # as the exception class and message the real port raises, re-raised here.
 # Plain MicroPython: no typing, no CPython-only features (compiled by mpy-cross).
+#
+# I2C/SoftI2C, SPI/SoftSPI and UART live in _labtwin_i2c, _labtwin_spi and
+# _labtwin_uart, imported on first use (module __getattr__ below), so firmware
+# that never opens a bus pays no heap for them (the VM compiles this file on
+# its heap: keep it small). They follow the board's port, from the hello.
 
 import json
 import os
@@ -73,6 +78,14 @@ def _src(obj):
     if isinstance(obj, (int, str)):
         return obj
     return None
+
+
+def __getattr__(name):
+    # machine.I2C, SoftI2C, SPI, SoftSPI, UART: loaded on first use, then kept in this module.
+    if name not in ("I2C", "SoftI2C", "SPI", "SoftSPI", "UART"):
+        raise AttributeError(name)
+    cls = globals()[name] = getattr(__import__("_labtwin_" + name.replace("Soft", "").lower()), name)
+    return cls
 
 
 def _int_arg(value):
