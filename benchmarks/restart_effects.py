@@ -1,7 +1,7 @@
 """Broker restarts in a stream of non-idempotent doses: lost and duplicated doses per broker configuration.
 
 Runs scenarios/experiments/restart_effects.py on the embedded amqtt and, when installed, on Mosquitto without
-and with its persistence database, and prints one table (README, "Reliability").
+and with its persistence database, and prints one table (docs/reliability.md).
 
     python benchmarks/restart_effects.py [--boards 4] [--slots 4] [--restarts 10] [--min-calls 50]
 """

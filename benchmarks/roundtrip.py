@@ -91,7 +91,7 @@ async def echo_round_trips(lab: TwinLab, broker: str, calls: int) -> list[float]
         await echoer.subscribe(request_topic, qos=1)
         await requester.subscribe(response_topic, qos=1)
 
-        # amqtt 0.12.1 pushes other clients' retained messages to new clients (README, "Known broker
+        # amqtt 0.12.1 pushes other clients' retained messages to new clients (docs/brokers.md, "Known broker
         # limitations"), so both sides match on topic and payload instead of trusting arrival order.
         async def echo() -> None:
             async for message in echoer.messages:

@@ -115,7 +115,7 @@ class _KnownAmqttBugFilter(logging.Filter):
 
     amqtt delivers at the subscription's QoS instead of min(publish, subscription) and does
     not track those upgraded deliveries, so a client's correct PUBACK for one is "unknown"
-    to it. The client is right; the warning is noise (README, "Known broker limitations").
+    to it. The client is right; the warning is noise (docs/brokers.md).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -1,6 +1,6 @@
 """Broker restarts in a stream of non-idempotent doses: 0 lost and 0 duplicated, counted on the boards.
 
-The experiment is scenarios/experiments/restart_effects.py; README "Reliability" has the figures. The default
+The experiment is scenarios/experiments/restart_effects.py; docs/reliability.md has the figures. The default
 run keeps one board and two restarts per broker configuration; `-m slow` runs 4 boards x 4 slots
 through 10 restarts each.
 """

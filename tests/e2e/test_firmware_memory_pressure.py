@@ -1,6 +1,6 @@
 """A MemoryError in a task or in publishing its result costs one request, never the device.
 
-The board runs on a tight heap (a quarter of the Pico W's withheld, README "Memory") with a test-only
+The board runs on a tight heap (a quarter of the Pico W's withheld, docs/performance.md, "Memory") with a test-only
 task module added to a copy of the firmware: one task asks for more memory than there is, the
 other fills the heap and keeps it full for a moment after returning, so building and publishing
 its result run out of memory inside the device service itself.
@@ -19,7 +19,7 @@ from labtwin.scenarios.labs.twin_lab import TwinLab
 from labtwin.twin.board.profiles import PICO_W
 
 DEVICE = "pico-w-lab-001"
-# The smallest heap that boots and serves is ~132.5 KB (README, "Memory"); like the heap guard in
+# The smallest heap that boots and serves is ~132.5 KB (docs/performance.md, "Memory"); like the heap guard in
 # test_lab_failures.py, keep a margin so firmware growth does not turn this into a boot failure.
 TIGHT_HEAP = PICO_W.heap_bytes * 3 // 4
 
