@@ -6,7 +6,7 @@ import pytest
 from i2c_chip_testkit import DriverI2C, sensirion_crc
 
 from labtwin.twin.models.trace import Trace
-from labtwin.twin.parts.aht20 import AHT20
+from labtwin.twin.parts.aht20 import Aht20
 from labtwin.twin.parts.quantity import TimeFunction
 
 ADDRESS = 0x38
@@ -52,7 +52,7 @@ def measure(i2c: DriverI2C) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("temperature", "humidity"), [(22.0, 45.0), (-35.5, 3.0), (80.25, 97.0)])
 def test_measurement_decodes_within_resolution(temperature, humidity):
-    i2c = DriverI2C(AHT20(temperature=temperature, humidity=humidity, noise=0))
+    i2c = DriverI2C(Aht20(temperature=temperature, humidity=humidity, noise=0))
     start(i2c)
     rh, t = measure(i2c)
     assert rh == pytest.approx(humidity, abs=RH_RESOLUTION)
@@ -60,7 +60,7 @@ def test_measurement_decodes_within_resolution(temperature, humidity):
 
 
 def test_busy_for_80_ms_after_the_trigger():
-    i2c = DriverI2C(AHT20(noise=0))
+    i2c = DriverI2C(Aht20(noise=0))
     start(i2c)
     i2c.writeto(ADDRESS, b"\xac\x33\x00")
     assert status(i2c) & 0x80
@@ -71,7 +71,7 @@ def test_busy_for_80_ms_after_the_trigger():
 
 
 def test_seventh_byte_is_the_crc_of_the_first_six():
-    i2c = DriverI2C(AHT20(noise=0))
+    i2c = DriverI2C(Aht20(noise=0))
     start(i2c)
     measure(i2c)
     frame = i2c.readfrom(ADDRESS, 7)
@@ -80,7 +80,7 @@ def test_seventh_byte_is_the_crc_of_the_first_six():
 
 def test_reads_while_busy_give_the_previous_result():
     level = {"rh": 30.0}
-    i2c = DriverI2C(AHT20(humidity=lambda t: level["rh"], noise=0))
+    i2c = DriverI2C(Aht20(humidity=lambda t: level["rh"], noise=0))
     start(i2c)
     measure(i2c)
     old = i2c.readfrom(ADDRESS, 6)[1:]
@@ -94,14 +94,14 @@ def test_reads_while_busy_give_the_previous_result():
 
 
 def test_an_uncalibrated_part_needs_the_initialisation_command():
-    i2c = DriverI2C(AHT20(calibrated=False, noise=0))
+    i2c = DriverI2C(Aht20(calibrated=False, noise=0))
     assert status(i2c) & 0x08 == 0
     start(i2c)  # 0xBE 0x08 0x00 loads the calibration
     assert status(i2c) == 0x08
 
 
 def test_busy_after_power_on_and_soft_reset():
-    i2c = DriverI2C(AHT20(powered_at=0.0), t=0.0)
+    i2c = DriverI2C(Aht20(powered_at=0.0), t=0.0)
     assert status(i2c) & 0x80  # 40 ms after power-on (datasheet 5.4 step 1)
     i2c.sleep_ms(40)
     assert status(i2c) == 0x08
@@ -113,7 +113,7 @@ def test_busy_after_power_on_and_soft_reset():
 
 def test_temperature_that_changes_with_lab_time_is_seen_changing():
     trace = Trace()
-    chip = AHT20(temperature=TimeFunction(lambda t: 10.0 + t), noise=0, trace=trace)  # +1 °C per second
+    chip = Aht20(temperature=TimeFunction(lambda t: 10.0 + t), noise=0, trace=trace)  # +1 °C per second
     i2c = DriverI2C(chip, t=1.0)
     start(i2c)
     _, first = measure(i2c)
@@ -127,7 +127,7 @@ def test_temperature_that_changes_with_lab_time_is_seen_changing():
 
 def test_noise_is_deterministic_by_seed():
     def readings(seed: int, trace: Trace | None = None) -> list[tuple[float, float]]:
-        i2c = DriverI2C(AHT20(seed=seed, trace=trace))
+        i2c = DriverI2C(Aht20(seed=seed, trace=trace))
         start(i2c)
         return [measure(i2c) for _ in range(10)]
 

@@ -12,7 +12,7 @@ import pytest
 from i2c_chip_testkit import DriverI2C
 
 from labtwin.twin.models.trace import Trace
-from labtwin.twin.parts.bme280 import BME280, measurement_time
+from labtwin.twin.parts.bme280 import Bme280, measurement_time
 from labtwin.twin.parts.quantity import RandomWalk, TimeFunction
 
 ADDRESS = 0x76
@@ -104,7 +104,7 @@ def resolution(adc: tuple[int, int, int], step: tuple[int, int, int], k: dict[st
 
 
 def test_chip_id_and_trimming_read_back():
-    chip = BME280(ADDRESS, noise=0)
+    chip = Bme280(ADDRESS, noise=0)
     i2c = DriverI2C(chip)
     assert i2c.readfrom_mem(ADDRESS, 0xD0, 1) == b"\x60"
     trim = read_trimming(i2c)
@@ -117,7 +117,7 @@ def test_chip_id_and_trimming_read_back():
                          [(22.0, 101_325.0, 45.0), (-20.5, 70_000.0, 5.0), (60.25, 110_000.0, 95.5)])
 @pytest.mark.parametrize("osrs", [1, 2, 5])
 def test_forced_reading_compensates_back_within_resolution(temperature, pressure, humidity, osrs):
-    chip = BME280(ADDRESS, temperature=temperature, pressure=pressure, humidity=humidity, noise=0)
+    chip = Bme280(ADDRESS, temperature=temperature, pressure=pressure, humidity=humidity, noise=0)
     i2c = DriverI2C(chip)
     trim = read_trimming(i2c)
     adc = forced_measurement(i2c, osrs, osrs, osrs)
@@ -138,7 +138,7 @@ def test_forced_reading_compensates_back_within_resolution(temperature, pressure
 
 
 def test_data_registers_change_only_when_the_conversion_completes():
-    chip = BME280(ADDRESS, temperature=25.0, noise=0)
+    chip = Bme280(ADDRESS, temperature=25.0, noise=0)
     i2c = DriverI2C(chip)
     assert raw_data(i2c) == (0x80000, 0x80000, 0x8000)  # reset values until a conversion completes
     i2c.writeto_mem(ADDRESS, 0xF2, b"\x05")
@@ -156,14 +156,14 @@ def test_data_registers_change_only_when_the_conversion_completes():
 
 
 def test_skipped_measurements_read_the_skip_values():
-    i2c = DriverI2C(BME280(ADDRESS, noise=0))
+    i2c = DriverI2C(Bme280(ADDRESS, noise=0))
     adc_t, adc_p, adc_h = forced_measurement(i2c, osrs_t=1, osrs_p=0, osrs_h=0)
     assert (adc_p, adc_h) == (0x80000, 0x8000)
     assert adc_t != 0x80000
 
 
 def test_ctrl_hum_takes_effect_only_with_the_next_ctrl_meas_write():
-    i2c = DriverI2C(BME280(ADDRESS, noise=0))
+    i2c = DriverI2C(Bme280(ADDRESS, noise=0))
     i2c.writeto_mem(ADDRESS, 0xF4, bytes([0b001_001_01]))  # forced, humidity still skipped (ctrl_hum = 0)
     i2c.writeto_mem(ADDRESS, 0xF2, b"\x01")
     i2c.sleep_ms(20)
@@ -173,13 +173,13 @@ def test_ctrl_hum_takes_effect_only_with_the_next_ctrl_meas_write():
 
 
 def test_one_write_carries_several_register_value_pairs():
-    i2c = DriverI2C(BME280(ADDRESS, noise=0))
+    i2c = DriverI2C(Bme280(ADDRESS, noise=0))
     i2c.writeto(ADDRESS, bytes([0xF2, 0x03, 0xF5, 0xA0]))  # no auto-increment on writes: pairs (6.2.1)
     assert i2c.readfrom_mem(ADDRESS, 0xF2, 4) == bytes([0x03, 0x00, 0x00, 0xA0])
 
 
 def test_soft_reset_restores_the_power_on_state():
-    i2c = DriverI2C(BME280(ADDRESS, noise=0))
+    i2c = DriverI2C(Bme280(ADDRESS, noise=0))
     forced_measurement(i2c, 1, 1, 1)
     i2c.writeto_mem(ADDRESS, 0xF5, b"\x10")
     i2c.writeto_mem(ADDRESS, 0xE0, b"\xb6")
@@ -192,7 +192,7 @@ def test_soft_reset_restores_the_power_on_state():
 
 
 def test_normal_mode_follows_a_temperature_that_changes_with_lab_time():
-    chip = BME280(ADDRESS, temperature=TimeFunction(lambda t: 20.0 + t), noise=0)  # +1 °C per second
+    chip = Bme280(ADDRESS, temperature=TimeFunction(lambda t: 20.0 + t), noise=0)  # +1 °C per second
     i2c = DriverI2C(chip, t=0.0)
     trim = read_trimming(i2c)
     i2c.writeto_mem(ADDRESS, 0xF5, bytes([0b101 << 5]))  # t_sb = 1000 ms, filter off
@@ -211,7 +211,7 @@ def test_normal_mode_follows_a_temperature_that_changes_with_lab_time():
 
 def test_iir_filter_smooths_a_step():
     level = {"value": 20.0}
-    chip = BME280(ADDRESS, temperature=lambda t: level["value"], noise=0)
+    chip = Bme280(ADDRESS, temperature=lambda t: level["value"], noise=0)
     i2c = DriverI2C(chip)
     trim = read_trimming(i2c)
     i2c.writeto_mem(ADDRESS, 0xF5, bytes([0b000_010_00]))  # filter coefficient 4, t_sb 0.5 ms
@@ -227,7 +227,7 @@ def test_iir_filter_smooths_a_step():
 
 def test_noise_is_deterministic_by_seed_and_recorded_in_the_trace():
     def readings(seed: int, trace: Trace | None = None) -> list[tuple[int, int, int]]:
-        chip = BME280(ADDRESS, temperature=RandomWalk(21.0, sigma=0.05, seed=3), seed=seed, trace=trace)
+        chip = Bme280(ADDRESS, temperature=RandomWalk(21.0, sigma=0.05, seed=3), seed=seed, trace=trace)
         i2c = DriverI2C(chip)
         return [forced_measurement(i2c, 2, 2, 2) for _ in range(5)]
 

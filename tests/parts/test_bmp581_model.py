@@ -6,7 +6,7 @@ import pytest
 from i2c_chip_testkit import DriverI2C
 
 from labtwin.twin.models.trace import Trace
-from labtwin.twin.parts.bmp581 import BMP581
+from labtwin.twin.parts.bmp581 import Bmp581
 from labtwin.twin.parts.quantity import TimeFunction
 
 ADDRESS = 0x47
@@ -44,7 +44,7 @@ def start(i2c: DriverI2C) -> None:
 
 @pytest.mark.parametrize(("celsius", "pascal"), [(22.0, 101_325.0), (-38.7, 30_000.0), (84.9, 125_000.0)])
 def test_driver_reads_the_model_within_resolution(celsius, pascal):
-    chip = BMP581(temperature=celsius, pressure=pascal, noise=0)
+    chip = Bmp581(temperature=celsius, pressure=pascal, noise=0)
     i2c = DriverI2C(chip)
     start(i2c)
     i2c.sleep_ms(chip.conversion_time() * 1000 + 0.01)
@@ -53,7 +53,7 @@ def test_driver_reads_the_model_within_resolution(celsius, pascal):
 
 
 def test_data_registers_read_0x7f_until_the_first_conversion():
-    chip = BMP581(noise=0)
+    chip = Bmp581(noise=0)
     i2c = DriverI2C(chip)
     start(i2c)
     assert data24(i2c, 0x1D) == data24(i2c, 0x20) == 0x7F7F7F
@@ -62,7 +62,7 @@ def test_data_registers_read_0x7f_until_the_first_conversion():
 
 
 def test_normal_mode_updates_once_per_odr_period():
-    chip = BMP581(pressure=TimeFunction(lambda t: 100_000.0 + 10.0 * t), noise=0)  # +10 Pa per second
+    chip = Bmp581(pressure=TimeFunction(lambda t: 100_000.0 + 10.0 * t), noise=0)  # +10 Pa per second
     i2c = DriverI2C(chip, t=0.0)
     start(i2c)  # ODR stays at its reset value, 1 Hz
     i2c.sleep_ms(100)
@@ -75,7 +75,7 @@ def test_normal_mode_updates_once_per_odr_period():
 
 
 def test_forced_conversion_returns_to_standby_and_flags_data_ready():
-    chip = BMP581(noise=0)
+    chip = Bmp581(noise=0)
     i2c = DriverI2C(chip)
     assert i2c.readfrom_mem(ADDRESS, 0x27, 1)[0] & 0x10  # POR complete, cleared on read
     assert i2c.readfrom_mem(ADDRESS, 0x27, 1)[0] == 0
@@ -92,7 +92,7 @@ def test_forced_conversion_returns_to_standby_and_flags_data_ready():
 
 
 def test_soft_reset_is_not_acknowledged_and_restores_defaults():
-    i2c = DriverI2C(BMP581(noise=0))
+    i2c = DriverI2C(Bmp581(noise=0))
     start(i2c)
     i2c.readfrom_mem(ADDRESS, 0x27, 1)
     assert i2c.writeto(ADDRESS, b"\x7e\xb6") == 1  # datasheet 7.36: no ACK for the reset command
@@ -101,7 +101,7 @@ def test_soft_reset_is_not_acknowledged_and_restores_defaults():
 
 
 def test_an_odr_too_fast_for_the_oversampling_is_flagged_invalid():
-    i2c = DriverI2C(BMP581(noise=0))
+    i2c = DriverI2C(Bmp581(noise=0))
     i2c.writeto_mem(ADDRESS, 0x36, bytes([0x40 | (0x07 << 3) | 0x03]))  # press_en, osr_p x128, osr_t x8
     i2c.writeto_mem(ADDRESS, 0x37, bytes([0x80 | (0x00 << 2) | 0x01]))  # 240 Hz, NORMAL
     assert i2c.readfrom_mem(ADDRESS, 0x38, 1)[0] == 0x00  # odr_is_valid 0, x1/x1 (ODR >= 160 Hz, 4.3.4)
@@ -110,7 +110,7 @@ def test_an_odr_too_fast_for_the_oversampling_is_flagged_invalid():
 
 
 def test_continuous_mode_converts_back_to_back():
-    chip = BMP581(temperature=TimeFunction(lambda t: 20.0 + 100.0 * t), noise=0)
+    chip = Bmp581(temperature=TimeFunction(lambda t: 20.0 + 100.0 * t), noise=0)
     i2c = DriverI2C(chip, t=0.0)
     i2c.writeto_mem(ADDRESS, 0x37, b"\x73")  # CONTINUOUS, osr x1: 498 Hz (Table 9)
     assert chip.conversion_time() == pytest.approx(1 / 498)
@@ -120,7 +120,7 @@ def test_continuous_mode_converts_back_to_back():
 
 def test_noise_is_deterministic_by_seed():
     def readings(seed: int, trace: Trace | None = None) -> list[tuple[float, float]]:
-        chip = BMP581(seed=seed, trace=trace)
+        chip = Bmp581(seed=seed, trace=trace)
         i2c = DriverI2C(chip)
         start(i2c)
         out = []

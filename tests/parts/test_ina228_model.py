@@ -8,7 +8,7 @@ import pytest
 from i2c_chip_testkit import DriverI2C
 
 from labtwin.twin.models.trace import Trace
-from labtwin.twin.parts.ina228 import INA228
+from labtwin.twin.parts.ina228 import Ina228
 from labtwin.twin.parts.quantity import TimeFunction
 
 ADDRESS = 0x40
@@ -70,7 +70,7 @@ class Driver:
                          [(12.0, 1.5, 0.015, 10.0), (48.3, -3.25, 0.015, 10.0), (3.3, 0.2, 0.1, 0.4),
                           (24.0, 7.5, 0.002, 10.0)])
 def test_driver_reads_the_model_within_the_lsbs(volts, amps, shunt, max_current):
-    chip = INA228(bus_voltage=volts, current=amps, shunt_resistance=shunt, die_temperature=31.5, noise=0)
+    chip = Ina228(bus_voltage=volts, current=amps, shunt_resistance=shunt, die_temperature=31.5, noise=0)
     i2c = DriverI2C(chip)
     ina = Driver(i2c, shunt, max_current)
     i2c.sleep_ms(chip.cycle_time() * 1000 + 0.01)
@@ -85,13 +85,13 @@ def test_driver_reads_the_model_within_the_lsbs(volts, amps, shunt, max_current)
 
 
 def test_identification_registers():
-    ina = Driver(DriverI2C(INA228()))
+    ina = Driver(DriverI2C(Ina228()))
     assert ina.read(0x3E, 2) == 0x5449  # "TI"
     assert ina.read(0x3F, 2) == 0x2281  # device 0x228, revision 1
 
 
 def test_registers_are_whole_and_do_not_auto_increment():
-    i2c = DriverI2C(INA228())
+    i2c = DriverI2C(Ina228())
     i2c.writeto(ADDRESS, b"\x3e")
     assert i2c.readfrom(ADDRESS, 4) == b"\x54\x49\xff\xff"  # not DEVICE_ID after MANUFACTURER_ID
     i2c.writeto(ADDRESS, b"\x01")
@@ -100,7 +100,7 @@ def test_registers_are_whole_and_do_not_auto_increment():
 
 def test_results_update_only_when_a_triggered_conversion_completes():
     level = {"volts": 5.0}
-    chip = INA228(bus_voltage=lambda t: level["volts"], noise=0)
+    chip = Ina228(bus_voltage=lambda t: level["volts"], noise=0)
     i2c = DriverI2C(chip)
     ina = Driver(i2c)
     ina.write16(0x01, (0x1 << 12) | (0x5 << 9))  # TRIGGER_VBUS, 1052 µs, no averaging
@@ -119,7 +119,7 @@ def test_results_update_only_when_a_triggered_conversion_completes():
 
 
 def test_energy_and_charge_accumulate_and_reset():
-    chip = INA228(bus_voltage=12.0, current=2.0, noise=0)
+    chip = Ina228(bus_voltage=12.0, current=2.0, noise=0)
     i2c = DriverI2C(chip)
     ina = Driver(i2c)
     start = i2c.t
@@ -133,7 +133,7 @@ def test_energy_and_charge_accumulate_and_reset():
 
 
 def test_current_that_changes_with_lab_time_is_seen_changing():
-    chip = INA228(current=TimeFunction(lambda t: 0.5 * t), noise=0)  # +0.5 A per second
+    chip = Ina228(current=TimeFunction(lambda t: 0.5 * t), noise=0)  # +0.5 A per second
     i2c = DriverI2C(chip, t=2.0)
     ina = Driver(i2c)
     i2c.sleep_ms(10)
@@ -144,7 +144,7 @@ def test_current_that_changes_with_lab_time_is_seen_changing():
 
 def test_noise_is_deterministic_by_seed():
     def readings(seed: int, trace: Trace | None = None) -> list[tuple[float, float]]:
-        i2c = DriverI2C(INA228(current=1.0, seed=seed, trace=trace))
+        i2c = DriverI2C(Ina228(current=1.0, seed=seed, trace=trace))
         ina = Driver(i2c)
         out = []
         for _ in range(5):
@@ -158,7 +158,7 @@ def test_noise_is_deterministic_by_seed():
 
 
 def test_charge_over_an_hour_unread_integrates_the_current():
-    chip = INA228(current=TimeFunction(lambda t: 0.001 * t), noise=0)  # a ramp: 0 A to 3.6 A in an hour
+    chip = Ina228(current=TimeFunction(lambda t: 0.001 * t), noise=0)  # a ramp: 0 A to 3.6 A in an hour
     i2c = DriverI2C(chip, t=0.0)
     ina = Driver(i2c)
     i2c.sleep_ms(3_600_000)

@@ -11,7 +11,7 @@ from i2c_chip_testkit import DriverI2C, sensirion_crc
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.parts.quantity import TimeFunction
 from labtwin.twin.parts.sensirion_crc import sensirion_crc8
-from labtwin.twin.parts.sht4x import SHT4x
+from labtwin.twin.parts.sht4x import Sht4x
 
 ADDRESS = 0x44
 T_RESOLUTION, RH_RESOLUTION = 175.0 / 65535, 125.0 / 65535  # one tick, datasheet section 4.6
@@ -36,7 +36,7 @@ def measure(i2c: DriverI2C, command: int = 0xFD, wait_ms: float = 10.0) -> tuple
 @pytest.mark.parametrize(("temperature", "humidity"), [(22.0, 45.0), (-30.0, 2.5), (95.5, 99.0)])
 @pytest.mark.parametrize("command", [0xFD, 0xF6, 0xE0])
 def test_measurement_converts_back_within_one_tick(temperature, humidity, command):
-    i2c = DriverI2C(SHT4x(temperature=temperature, humidity=humidity, noise=0))
+    i2c = DriverI2C(Sht4x(temperature=temperature, humidity=humidity, noise=0))
     t, rh = measure(i2c, command)
     assert t == pytest.approx(temperature, abs=T_RESOLUTION)
     assert rh == pytest.approx(humidity, abs=RH_RESOLUTION)
@@ -45,7 +45,7 @@ def test_measurement_converts_back_within_one_tick(temperature, humidity, comman
 def test_reading_at_once_is_nacked_as_by_the_real_part():
     """micropython-sht4x 0.1.0 reads right after 0xFD with no wait: a real SHT40 NACKs that read header
     (jposada202020/MicroPython_SHT4X issue #1, OSError EIO on RP2040), and so does the model."""
-    i2c = DriverI2C(SHT4x(noise=0))
+    i2c = DriverI2C(Sht4x(noise=0))
     i2c.writeto(ADDRESS, b"\xfd", False)
     with pytest.raises(OSError) as raised:
         i2c.readfrom_into(ADDRESS, bytearray(6))
@@ -54,7 +54,7 @@ def test_reading_at_once_is_nacked_as_by_the_real_part():
 
 @pytest.mark.parametrize(("command", "duration_ms"), [(0xFD, 8.3), (0xF6, 4.5), (0xE0, 1.6)])
 def test_busy_for_the_datasheet_maximum_duration(command, duration_ms):
-    i2c = DriverI2C(SHT4x(noise=0))
+    i2c = DriverI2C(Sht4x(noise=0))
     i2c.writeto(ADDRESS, bytes([command]))
     i2c.sleep_ms(duration_ms - 0.01)
     with pytest.raises(OSError):
@@ -66,7 +66,7 @@ def test_busy_for_the_datasheet_maximum_duration(command, duration_ms):
 
 
 def test_a_reply_is_read_once():
-    i2c = DriverI2C(SHT4x(noise=0))
+    i2c = DriverI2C(Sht4x(noise=0))
     measure(i2c)
     with pytest.raises(OSError):
         i2c.readfrom(ADDRESS, 6)
@@ -74,7 +74,7 @@ def test_a_reply_is_read_once():
 
 def test_heater_command_with_the_drivers_wait_reads_the_heated_sensor():
     # micropython-sht4x waits 0.2 s after the 0.1 s heater commands and 1.2 s after the 1 s ones.
-    chip = SHT4x(temperature=25.0, humidity=60.0, noise=0, heater_rise=lambda mw, seconds: 0.1 * mw * seconds)
+    chip = Sht4x(temperature=25.0, humidity=60.0, noise=0, heater_rise=lambda mw, seconds: 0.1 * mw * seconds)
     i2c = DriverI2C(chip)
     t, rh = measure(i2c, 0x15, wait_ms=200)  # 20 mW for 0.1 s: +0.2 K
     assert t == pytest.approx(25.2, abs=T_RESOLUTION)
@@ -90,7 +90,7 @@ def test_heater_command_with_the_drivers_wait_reads_the_heated_sensor():
 
 
 def test_serial_number_words_carry_crcs():
-    i2c = DriverI2C(SHT4x(serial_number=0x12345678))
+    i2c = DriverI2C(Sht4x(serial_number=0x12345678))
     i2c.writeto(ADDRESS, b"\x89")
     i2c.sleep_ms(10)  # Sensirion's driver waits 10 ms
     reply = i2c.readfrom(ADDRESS, 6)
@@ -99,7 +99,7 @@ def test_serial_number_words_carry_crcs():
 
 
 def test_soft_reset_takes_a_millisecond_and_drops_a_pending_reply():
-    i2c = DriverI2C(SHT4x(noise=0))
+    i2c = DriverI2C(Sht4x(noise=0))
     i2c.writeto(ADDRESS, b"\xfd")
     i2c.sleep_ms(10)
     i2c.writeto(ADDRESS, b"\x94", False)  # the driver's reset(), then time.sleep(0.1)
@@ -112,12 +112,12 @@ def test_soft_reset_takes_a_millisecond_and_drops_a_pending_reply():
 
 
 def test_unknown_command_is_not_acknowledged():
-    i2c = DriverI2C(SHT4x())
+    i2c = DriverI2C(Sht4x())
     assert i2c.writeto(ADDRESS, b"\x42") == 0
 
 
 def test_humidity_that_changes_with_lab_time_is_seen_changing():
-    chip = SHT4x(temperature=21.0, humidity=TimeFunction(lambda t: 40.0 + 2.0 * t), noise=0)
+    chip = Sht4x(temperature=21.0, humidity=TimeFunction(lambda t: 40.0 + 2.0 * t), noise=0)
     i2c = DriverI2C(chip, t=0.0)
     _, first = measure(i2c)
     i2c.sleep_ms(5000)
@@ -128,7 +128,7 @@ def test_humidity_that_changes_with_lab_time_is_seen_changing():
 
 def test_noise_is_deterministic_by_seed_and_within_the_repeatability():
     def readings(seed: int, trace: Trace | None = None) -> list[tuple[float, float]]:
-        i2c = DriverI2C(SHT4x(temperature=22.0, humidity=50.0, seed=seed, trace=trace))
+        i2c = DriverI2C(Sht4x(temperature=22.0, humidity=50.0, seed=seed, trace=trace))
         return [measure(i2c) for _ in range(20)]
 
     trace = Trace()

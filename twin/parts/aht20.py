@@ -20,7 +20,7 @@ from labtwin.twin.parts.quantity import as_quantity
 from labtwin.twin.parts.sensing import QuantitySource, Sensing
 from labtwin.twin.parts.sensirion_crc import sensirion_crc8
 
-__all__ = ["AHT20", "humidity_to_raw", "raw_to_humidity", "raw_to_temperature", "temperature_to_raw"]
+__all__ = ["Aht20", "humidity_to_raw", "raw_to_humidity", "raw_to_temperature", "temperature_to_raw"]
 
 ADDRESS = 0x38
 STATUS_BUSY, STATUS_CALIBRATED = 0x80, 0x08
@@ -54,7 +54,7 @@ def raw_to_temperature(raw: int) -> float:
     return raw * 200.0 / FULL_SCALE - 50.0
 
 
-class AHT20(I2CTarget):
+class Aht20(I2CTarget):
     """An AHT20 (or the pin-compatible AHT21) sensing ``temperature`` (°C) and ``humidity`` (%RH).
 
     Args:

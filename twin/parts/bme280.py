@@ -30,7 +30,7 @@ from labtwin.twin.parts.i2c import RegisterTarget
 from labtwin.twin.parts.quantity import as_quantity
 from labtwin.twin.parts.sensing import QuantitySource, Sensing
 
-__all__ = ["BME280", "measurement_time"]
+__all__ = ["Bme280", "measurement_time"]
 
 CHIP_ID = 0x60
 RESET_WORD = 0xB6
@@ -62,7 +62,7 @@ def measurement_time(osrs_t: int, osrs_p: int, osrs_h: int) -> float:
     return ms / 1000.0
 
 
-class BME280(RegisterTarget):
+class Bme280(RegisterTarget):
     """A BME280 sensing ``temperature`` (°C), ``pressure`` (Pa) and ``humidity`` (%RH).
 
     Args:

@@ -24,7 +24,7 @@ from labtwin.twin.parts.i2c import RegisterTarget
 from labtwin.twin.parts.quantity import as_quantity
 from labtwin.twin.parts.sensing import QuantitySource, Sensing
 
-__all__ = ["BMP581", "ODR_HZ"]
+__all__ = ["Bmp581", "ODR_HZ"]
 
 CHIP_ID, REV_ID = 0x50, 0x32
 REG_CHIP_ID, REG_REV_ID, REG_INT_SOURCE, REG_FIFO_COUNT = 0x01, 0x02, 0x15, 0x17
@@ -46,7 +46,7 @@ PRESSURE_RMS_NOISE = (0.78, 0.58, 0.41, 0.30, 0.21, 0.15, 0.11, 0.08)  # Pa, Tab
 SIGMA_T = 0.005  # °C, assumed: the datasheet gives no temperature noise figure
 
 
-class BMP581(RegisterTarget):
+class Bmp581(RegisterTarget):
     """A BMP581 sensing ``temperature`` (°C) and ``pressure`` (Pa).
 
     Args:

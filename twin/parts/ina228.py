@@ -27,7 +27,7 @@ from labtwin.twin.parts.i2c import I2CTarget
 from labtwin.twin.parts.quantity import as_quantity
 from labtwin.twin.parts.sensing import QuantitySource, Sensing
 
-__all__ = ["INA228", "VBUS_LSB", "VSHUNT_LSB"]
+__all__ = ["Ina228", "VBUS_LSB", "VSHUNT_LSB"]
 
 CONFIG, ADC_CONFIG, SHUNT_CAL, SHUNT_TEMPCO, VSHUNT, VBUS, DIETEMP = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 CURRENT, POWER, ENERGY, CHARGE, DIAG_ALRT = 0x07, 0x08, 0x09, 0x0A, 0x0B
@@ -62,7 +62,7 @@ def _clamp(value: int, low: int, high: int) -> tuple[int, bool]:
     return clamped, clamped != value
 
 
-class INA228(I2CTarget):
+class Ina228(I2CTarget):
     """An INA228 measuring ``bus_voltage`` (V) and ``current`` (A) through a shunt of ``shunt_resistance`` (Ω).
 
     Args:

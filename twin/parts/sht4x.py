@@ -29,7 +29,7 @@ from labtwin.twin.parts.quantity import as_quantity
 from labtwin.twin.parts.sensing import QuantitySource, Sensing
 from labtwin.twin.parts.sensirion_crc import sensirion_crc8
 
-__all__ = ["SHT4x", "rh_to_ticks", "temperature_to_ticks", "ticks_to_rh", "ticks_to_temperature"]
+__all__ = ["Sht4x", "rh_to_ticks", "temperature_to_ticks", "ticks_to_rh", "ticks_to_temperature"]
 
 CMD_SERIAL, CMD_SOFT_RESET = 0x89, 0x94
 # command -> (duration in s, repeatability sigmas (°C, %RH), heater power in mW, heating in s)
@@ -79,7 +79,7 @@ def _saturation_vapour_pressure(celsius: float) -> float:
     return 6.112 * math.exp(17.62 * celsius / (243.12 + celsius))
 
 
-class SHT4x(I2CTarget):
+class Sht4x(I2CTarget):
     """An SHT4x sensing ``temperature`` (°C) and ``humidity`` (%RH).
 
     Args:
