@@ -38,8 +38,8 @@ class I2CTarget:
     """One device on an I2C bus, at a 7-bit ``address``.
 
     Subclasses override :meth:`write` and :meth:`read`; :meth:`acknowledges` lets a chip refuse
-    its address (e.g. while it converts), and :attr:`responding` is the fault switch that makes it
-    stop answering altogether.
+    its address (e.g. while it converts). Fault switches: :attr:`responding` makes it stop
+    answering altogether, :attr:`corrupt_reads` garbles what it sends.
     """
 
     def __init__(self, address: int) -> None:
@@ -47,6 +47,8 @@ class I2CTarget:
             raise ConfigError(f"I2C address 0x{address:x} is not a 7-bit address")
         self.address = address
         self.responding = True
+        self.corrupt_reads = False
+        """Fault switch: the bus flips one bit in every byte string the chip sends (CRCs then fail)."""
 
     def acknowledges(self, read: bool, t: float) -> bool:
         """Whether the chip ACKs its address for a read (``read``) or a write at lab time ``t``."""
@@ -156,6 +158,9 @@ class I2CBus:
         """A read transaction of ``n`` bytes. Raises I2CNack, I2CBusStuck."""
         target = self._addressed(address, True, t)
         data = target.read(n, t)
+        if target.corrupt_reads and data:
+            # One bit of the last byte: a CRC-protected word's checksum no longer matches.
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
         if stop:
             target.stop(t)
         return data
