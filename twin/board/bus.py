@@ -7,7 +7,8 @@ hello carrying the protocol version and the board's random token, so a
 process cannot talk to another board's model by accident. A hello that names a
 UART opens that UART's doorbell instead: the host writes a byte on it whenever
 received bytes wait, so the VM's ``select.poll`` (and asyncio) wakes on a real
-file descriptor.
+file descriptor. The **events** doorbell works the same way for pin edges waiting for the VM's
+soft-IRQ scheduler; those edges also ride on the next reply (``[1, value, events]``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import secrets
 import socket
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -106,8 +108,12 @@ class HardwareBus:
             channel = await self._hello(reader, writer)
             if channel == "requests":
                 await self._serve(reader, writer)
+            elif channel == "events":
+                await self._serve_doorbell(self.model.irq.serve_events, "pin events", reader, writer)
             elif isinstance(channel, int):
-                await self._serve_doorbell(channel, reader, writer)
+                uart = self.model.uart
+                await self._serve_doorbell(lambda ring: uart.serve_doorbell(channel, ring), f"uart {channel}",
+                                           reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -121,7 +127,8 @@ class HardwareBus:
                 pass
 
     async def _hello(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | int | None:
-        # "requests" for the VM's request connection, a UART handle for a doorbell, None if refused.
+        # "requests" for the VM's request connection, a UART handle for its doorbell, "events" for the
+        # pin-events doorbell, None if refused.
         line = await reader.readline()
         try:
             msg = json.loads(line)
@@ -138,6 +145,10 @@ class HardwareBus:
             writer.write(_encode([1, None]))
             await writer.drain()
             return msg[4]
+        elif len(msg) >= 4 and msg[3] == "events":
+            writer.write(_encode([1, None]))
+            await writer.drain()
+            return "events"
         else:
             info = self.model.op_hello_info()
             info["version"] = PROTOCOL_VERSION
@@ -161,18 +172,17 @@ class HardwareBus:
             writer.write(_encode(await self._reply(line)))
             await writer.drain()
 
-    async def _serve_doorbell(self, handle: int, reader: asyncio.StreamReader,
-                              writer: asyncio.StreamWriter) -> None:
+    async def _serve_doorbell(self, serve: Callable[[Callable[[], None]], Coroutine[Any, Any, None]], name: str,
+                              reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # The VM never writes on a doorbell; EOF means it closed it (or exited).
-        watcher = asyncio.create_task(self.model.uart.serve_doorbell(handle, lambda: writer.write(b"!")),
-                                      name=f"uart {handle} doorbell")
+        watcher = asyncio.create_task(serve(lambda: writer.write(b"!")), name=f"{name} doorbell")
         try:
             await reader.read()
         finally:
             watcher.cancel()
             for outcome in await asyncio.gather(watcher, return_exceptions=True):
                 if isinstance(outcome, Exception):
-                    log.warning("UART %s doorbell stopped: %s", handle, outcome)
+                    log.warning("%s doorbell stopped: %s", name, outcome)
 
     async def _reply(self, line: bytes) -> list[Any]:
         self.requests += 1
@@ -186,6 +196,8 @@ class HardwareBus:
             value = self.model.dispatch(msg[0], msg[1:])
             if inspect.isawaitable(value):
                 value = await value  # an operation that blocks on the board, in lab time
+            if self.model.irq.pending:
+                return [1, value, self.model.irq.take()]  # pin edges for the VM's soft IRQs
             return [1, value]
         except MicroPythonError as exc:
             return [0, exc.exc_type, exc.arg]

@@ -24,11 +24,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labtwin.twin.board.board_bitstream import BoardBitstream
 from labtwin.twin.board.board_i2c import BoardI2C
+from labtwin.twin.board.board_irq import BoardIrq
+from labtwin.twin.board.board_onewire import BoardOneWire
 from labtwin.twin.board.board_spi import BoardSPI
+from labtwin.twin.board.board_timekeeping import BoardTimekeeping
 from labtwin.twin.board.board_uart import BoardUART
 from labtwin.twin.board.bus_pins import BusPins
+from labtwin.twin.board.gpio_wiring import GpioWiring
 from labtwin.twin.board.profiles import BoardProfile, PinId
+from labtwin.twin.board.timed_lines import TimedLines
 from labtwin.twin.clock import Clock, WallClock
 from labtwin.twin.models.adc import AdcModel
 from labtwin.twin.models.gpio import FUNC_NULL, FUNC_PWM, FUNC_SIO, GpioModel
@@ -37,9 +43,12 @@ from labtwin.twin.models.pwm import PwmModel, ServoModel
 from labtwin.twin.models.rp2_clock import sys_clock_possible
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.models.wifi import WifiModel
+from labtwin.twin.parts.gpio_part import GpioPart
 from labtwin.twin.parts.i2c import I2CBus, I2CTarget
+from labtwin.twin.parts.onewire import OneWireBus, OneWireDevice
 from labtwin.twin.parts.serial_link import UartDevice
 from labtwin.twin.parts.spi import SpiDevice
+from labtwin.twin.parts.ws2812 import Ws2812Chain
 
 __all__ = ["PWRON_RESET", "WDT_RESET", "BoardModel", "Hazard", "MicroPythonError"]
 
@@ -70,7 +79,8 @@ class BoardModel:
         wifi_password: its password.
         board_id: distinguishes boards sharing a seed (device id).
         on_hazard: called with each new :class:`Hazard`.
-        on_reset: called with ``"hard"`` or ``"soft"`` when firmware resets the board.
+        on_reset: called with ``"hard"`` or ``"soft"`` when firmware resets the board, ``"watchdog"``
+            when its watchdog bites (the VM must be stopped: it does not exit by itself).
         association_delay: seconds a WiFi join takes.
         trace_maxlen: samples kept per traced signal.
     """
@@ -108,6 +118,14 @@ class BoardModel:
         self.i2c = BoardI2C(pins, self.clock, lambda: self.cpu_freq)
         self.spi = BoardSPI(pins, self.clock, lambda: self.cpu_freq)
         self.uart = BoardUART(pins, self.clock)
+        lines = TimedLines(self.clock)  # bit-banged pins: 1-Wire slots, bitstreams
+        self.onewire = BoardOneWire(pins, lines)
+        self.bitstream = BoardBitstream(pins, lines)
+        # GPIO parts and pin edges (Pin.irq, time_pulse_us); watchdog and RTC (docs/hardware-bus.md)
+        self.wiring = GpioWiring(self.gpio, self.clock, self.resolve_pin)
+        self.irq = BoardIrq(self.wiring, self.clock, profile.port, self.resolve_pin)
+        self.timekeeping = BoardTimekeeping(self.clock, profile.port, on_expired=self._watchdog_expired,
+                                            board_id=board_id)
         self._hazards: list[Hazard] = []
         self.cpu_freq = profile.cpu_freq_hz
         self.reset_cause = PWRON_RESET
@@ -117,7 +135,8 @@ class BoardModel:
         # op name -> (method, fewest args, most args); arity is checked before calling so a
         # TypeError raised inside a model is never mistaken for a bad request.
         self._ops: dict[str, tuple[Callable[..., Any], int, int]] = {}
-        for owner in (self, self.i2c, self.spi, self.uart):
+        for owner in (self, self.i2c, self.spi, self.uart, self.onewire, self.bitstream, self.irq,
+                      self.timekeeping):
             for name in dir(owner):
                 if name.startswith("op_"):
                     method = getattr(owner, name)
@@ -147,6 +166,14 @@ class BoardModel:
             self.wifi.reset()
         for bus in (self.i2c, self.spi, self.uart):
             bus.reset()
+        self.irq.reset()
+        self.timekeeping.reset(self.reset_requested)
+
+    def _watchdog_expired(self) -> None:
+        # The watchdog bit: a hard reset (WDT_RESET), the VM stopped at once by the board runner.
+        self.reset_requested = "hard"
+        if self.on_reset is not None:
+            self.on_reset("watchdog")
 
     # ----------------------------------------------------------------- dispatch
     def dispatch(self, op: str, args: Sequence[Any]) -> Any:
@@ -164,7 +191,10 @@ class BoardModel:
         method, fewest, most = entry
         if not fewest <= len(args) <= most:
             raise MicroPythonError("TypeError", f"labtwin: bad arguments for hardware bus op {op!r}")
-        return method(*args)
+        self.wiring.sync()  # GPIO parts' levels up to now before the op reads a pin...
+        value = method(*args)
+        self.wiring.sync()  # ...and its pin changes to the parts and the pin IRQs
+        return value
 
     @property
     def ops(self) -> list[str]:
@@ -427,6 +457,23 @@ class BoardModel:
         """Wire a serial device to the board's ``tx`` and ``rx`` pins."""
         return self.uart.attach(device, tx=tx, rx=rx)
 
+    def attach_gpio_part(self, part: GpioPart) -> GpioPart:
+        """Wire a GPIO part (a button, an HX711, a stepper driver) to the pins it names (gpio_wiring.py)."""
+        return self.wiring.attach(part)
+
+    def onewire_bus(self, *, pin: int | str) -> OneWireBus:
+        """The 1-Wire bus on ``pin``, created empty on first use."""
+        return self.onewire.bus(pin=pin)
+
+    def attach_onewire(self, device: OneWireDevice, *, pin: int | str) -> OneWireDevice:
+        """Wire a 1-Wire device (a DS18B20) to the bus on ``pin``."""
+        return self.onewire.attach(device, pin=pin)
+
+    def attach_ws2812(self, chain: Ws2812Chain) -> Ws2812Chain:
+        """Wire a WS2812 chain's data input to its ``pin``: ``machine.bitstream`` there reaches it."""
+        self.bitstream.attach(chain, pin=chain.pin)
+        return chain
+
     # ----------------------------------------------------------------- read-only state
     @property
     def hazards(self) -> tuple[Hazard, ...]:
@@ -451,6 +498,7 @@ class BoardModel:
         """Drive a pin from outside the board (a button, a sensor); ``None`` releases it."""
         self.gpio.set_external(self.resolve_pin(pin), level)
         self.spi.pins_changed()
+        self.wiring.sync()  # an edge on a pin with an IRQ
 
     def servo_angle(self, pin: int | str, t: float | None = None) -> float:
         """Angle of the servo wired to ``pin`` at lab time ``t`` (default now)."""

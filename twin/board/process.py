@@ -397,18 +397,21 @@ class SimulatedBoard:
     def _on_reset(self, kind: str) -> None:
         # Firmware that swallows SystemExit would keep running after machine.reset():
         # give it reset_grace seconds, then pull the plug (the supervisor reboots it).
+        # A watchdog that bit pulls it at once: that VM will not exit by itself.
         proc = self._proc
         if proc is None:
             return
 
         def kill_if_lingering() -> None:
             if self._proc is proc and proc.returncode is None:
-                log.warning("board %s still running %.1f s after machine.reset(); killing it",
-                            self.device_id, self.reset_grace)
+                if kind != "watchdog":
+                    log.warning("board %s still running %.1f s after machine.reset(); killing it",
+                                self.device_id, self.reset_grace)
                 proc.kill()
 
         self._cancel_reset_timer()
-        self._reset_timer = asyncio.get_running_loop().call_later(self.reset_grace, kill_if_lingering)
+        grace = 0.0 if kind == "watchdog" else self.reset_grace
+        self._reset_timer = asyncio.get_running_loop().call_later(grace, kill_if_lingering)
 
     def _cancel_reset_timer(self) -> None:
         if self._reset_timer is not None:

@@ -35,12 +35,13 @@ def fill(buf, data):
     buf[:len(data)] = data
 
 
-def doorbell(handle):
-    # A second connection to the hardware bus on which the host rings while the UART has bytes.
+def doorbell(handle, kind="uart_doorbell"):
+    # A second connection to the hardware bus on which the host rings while the UART has bytes
+    # (or, kind "events", while pin edges wait for the soft-IRQ scheduler).
     host, port = os.getenv("LABTWIN_HWBUS").rsplit(":", 1)
     s = socket.socket()
     s.connect(socket.getaddrinfo(host, int(port))[0][-1])
-    s.write(json.dumps(["hello", _PROTOCOL, os.getenv("LABTWIN_HWBUS_TOKEN"), "uart_doorbell", handle]) + "\n")
+    s.write(json.dumps(["hello", _PROTOCOL, os.getenv("LABTWIN_HWBUS_TOKEN"), kind, handle]) + "\n")
     reply = json.loads(s.readline() or "[0, \"OSError\", \"labtwin: hardware bus closed\"]")
     if not reply[0]:
         s.close()

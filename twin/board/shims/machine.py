@@ -10,7 +10,11 @@
 # I2C/SoftI2C, SPI/SoftSPI and UART live in _labtwin_i2c, _labtwin_spi and
 # _labtwin_uart, imported on first use (module __getattr__ below), so firmware
 # that never opens a bus pays no heap for them (the VM compiles this file on
-# its heap: keep it small). They follow the board's port, from the hello.
+# its heap: keep it small). They follow the board's port, from the hello. So do
+# Timer (_labtwin_timer), Pin.irq (_labtwin_irq) and WDT/RTC/time_pulse_us
+# (_labtwin_timekeeping); Timer callbacks and IRQ handlers run as soft IRQs at
+# the shims' safe points (_labtwin_sched). Signal (_labtwin_signal) too: a
+# real board has all of these in flash, the twin would pay heap for them.
 
 import json
 import os
@@ -23,16 +27,6 @@ PWRON_RESET = 1
 WDT_RESET = 3
 
 _PROTOCOL = 1
-_EXC = {
-    "ValueError": ValueError,
-    "TypeError": TypeError,
-    "OSError": OSError,
-    "RuntimeError": RuntimeError,
-    "NotImplementedError": NotImplementedError,
-    "MemoryError": MemoryError,
-    "KeyError": KeyError,
-    "IndexError": IndexError,
-}
 _NA = object()  # "argument not given", distinct from None
 
 
@@ -62,9 +56,14 @@ def _call(*req):
     if not line:
         raise OSError("labtwin: hardware bus closed")
     reply = json.loads(line)
+    if time._sched:  # the soft-IRQ scheduler, once a Timer or Pin.irq loaded it (_labtwin_sched)
+        time._sched.bus_reply(reply)  # a safe point: due Timer callbacks and pin IRQs run
     if reply[0]:
         return reply[1]
-    exc = _EXC.get(reply[1], RuntimeError)
+    # The built-in exceptions the bus may name (built here, on the error path: heap is scarce).
+    exc = {"ValueError": ValueError, "TypeError": TypeError, "OSError": OSError, "RuntimeError": RuntimeError,
+           "NotImplementedError": NotImplementedError, "MemoryError": MemoryError, "KeyError": KeyError,
+           "IndexError": IndexError}.get(reply[1], RuntimeError)
     if reply[2] is None:
         raise exc()
     raise exc(reply[2])
@@ -81,10 +80,15 @@ def _src(obj):
 
 
 def __getattr__(name):
-    # machine.I2C, SoftI2C, SPI, SoftSPI, UART: loaded on first use, then kept in this module.
-    if name not in ("I2C", "SoftI2C", "SPI", "SoftSPI", "UART"):
+    # machine.I2C, SoftI2C, SPI, SoftSPI, UART, Timer, Signal, WDT, RTC, time_pulse_us: loaded on
+    # first use, then kept in this module.
+    if name in ("WDT", "RTC", "time_pulse_us"):
+        mod = "_labtwin_timekeeping"
+    elif name in ("I2C", "SoftI2C", "SPI", "SoftSPI", "UART", "Timer", "Signal"):
+        mod = "_labtwin_" + name.replace("Soft", "").lower()
+    else:
         raise AttributeError(name)
-    cls = globals()[name] = getattr(__import__("_labtwin_" + name.replace("Soft", "").lower()), name)
+    cls = globals()[name] = getattr(__import__(mod), name)
     return cls
 
 
@@ -101,8 +105,12 @@ class Pin:
     ALT = 3
     PULL_UP = 1
     PULL_DOWN = 2
-    IRQ_FALLING = 4
-    IRQ_RISING = 8
+    if _info.get("port") == "esp32":
+        IRQ_FALLING = 2
+        IRQ_RISING = 1
+    else:
+        IRQ_FALLING = 4
+        IRQ_RISING = 8
     ALT_SPI = 1
     ALT_UART = 2
     ALT_I2C = 3
@@ -142,6 +150,9 @@ class Pin:
     def toggle(self):
         _call("pin_toggle", self._id)
 
+    def irq(self, *args, **kw):
+        return __import__("_labtwin_irq").irq(self, args, kw)
+
     def __repr__(self):
         return _call("pin_repr", self._id)
 
@@ -174,28 +185,6 @@ def _pin_args(args, kw):
     if value is not None:
         value = 1 if value else 0
     return mode, pull, value, alt
-
-
-class Signal:
-    def __init__(self, pin, *args, invert=False, **kw):
-        if not isinstance(pin, Pin):
-            pin = Pin(pin, *args, **kw)
-        self._pin = pin
-        self._invert = 1 if invert else 0
-
-    def value(self, v=_NA):
-        if v is _NA:
-            return self._pin.value() ^ self._invert
-        self._pin.value((1 if v else 0) ^ self._invert)
-
-    def __call__(self, v=_NA):
-        return self.value(v)
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
 
 
 class ADC:
@@ -259,6 +248,13 @@ def freq(*args):
     _call("freq", _int_arg(args[0]))
 
 
+def bitstream(pin, encoding, timing, buf):
+    # The whole pulse train in one request; the host times it for the part on the pin (board_bitstream.py).
+    from binascii import hexlify
+    t = list(timing) if isinstance(timing, (tuple, list)) else type(timing).__name__
+    _call("bitstream", _src(pin), encoding, t, hexlify(buf).decode())
+
+
 def reset_cause():
     return _call("reset_cause")
 
@@ -295,8 +291,9 @@ def deepsleep(ms=None):
 
 
 def disable_irq():
-    return 0
+    return time._sched.disable_irq() if time._sched else 0
 
 
 def enable_irq(state=0):
-    pass
+    if time._sched:
+        time._sched.enable_irq(state)
