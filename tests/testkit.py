@@ -8,8 +8,11 @@ conftest.py), so any test module imports these as ``from testkit import ...``.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiomqtt
@@ -82,3 +85,17 @@ def lab_mqtt_client(lab: TwinLab, identifier: str) -> aiomqtt.Client:
     assert address is not None
     return aiomqtt.Client(address.host, address.port, identifier=identifier,
                           username=address.username, password=address.password)
+
+
+def copy_distribution(name: str, flash: Path) -> None:
+    """Copy an installed distribution's Python files onto a board's flash, as ``mpremote cp`` would.
+
+    The files keep the paths pip installed them under, so a package stays a package.
+    """
+    dist = importlib.metadata.distribution(name)
+    files = [f for f in dist.files or [] if f.suffix == ".py" and not f.parts[0].endswith(".dist-info")]
+    assert files, f"{name} installed no Python files"
+    for file in files:
+        target = flash / Path(*file.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(str(dist.locate_file(file))), target)

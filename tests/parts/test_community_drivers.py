@@ -7,12 +7,11 @@ the model's (or the bus's) fault, not noise.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from testkit import copy_distribution
 
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
@@ -26,21 +25,10 @@ I2C0 = "from machine import I2C, Pin\ni2c = I2C(0, sda=Pin(4), scl=Pin(5))\n"
 DONE = "import time\nprint('DONE')\nwhile True:\n    time.sleep_ms(50)\n"
 
 
-def _copy_distribution(name: str, flash: Path) -> None:
-    """The distribution's Python files, at the paths pip installed them under (a package stays a package)."""
-    dist = importlib.metadata.distribution(name)
-    files = [f for f in dist.files or [] if f.suffix == ".py" and not f.parts[0].endswith(".dist-info")]
-    assert files, f"{name} installed no Python files"
-    for file in files:
-        target = flash / Path(*file.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(str(dist.locate_file(file))), target)
-
-
 async def _run(tmp_path: Path, distribution: str, main: str, part: I2CTarget) -> dict[str, str]:
     firmware = tmp_path / "firmware"
     firmware.mkdir()
-    _copy_distribution(distribution, firmware)
+    copy_distribution(distribution, firmware)
     (firmware / "main.py").write_text(I2C0 + main + DONE)
     board = SimulatedBoard(device_id="driver-board", profile=PICO_W, firmware_dir=firmware, device_config={},
                            work_dir=tmp_path / "work", seed=1)

@@ -13,13 +13,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from testkit import copy_distribution
 
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
@@ -33,22 +32,11 @@ DONE = "import time\nprint('DONE')\nwhile True:\n    time.sleep_ms(50)\n"
 OSC_HZ = 25_000_000
 
 
-def _copy_distribution(name: str, flash: Path) -> None:
-    """The distribution's Python files at the paths pip installed them under (a package stays a package)."""
-    dist = importlib.metadata.distribution(name)
-    files = [f for f in dist.files or [] if f.suffix == ".py" and not f.parts[0].endswith(".dist-info")]
-    assert files, f"{name} installed no Python files"
-    for file in files:
-        target = flash / Path(*file.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(str(dist.locate_file(file))), target)
-
-
 def _board(tmp_path: Path, main: str, *, distribution: str | None = None) -> SimulatedBoard:
     firmware = tmp_path / "firmware"
     firmware.mkdir()
     if distribution is not None:
-        _copy_distribution(distribution, firmware)
+        copy_distribution(distribution, firmware)
     (firmware / "main.py").write_text(I2C0 + main + DONE)
     return SimulatedBoard(device_id="output-board", profile=PICO_W, firmware_dir=firmware, device_config={},
                           work_dir=tmp_path / "work", seed=1)

@@ -8,10 +8,10 @@ DIR pins from a Timer callback until the motor reaches its target.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
-import shutil
 from pathlib import Path
+
+from testkit import copy_distribution
 
 from labtwin.twin.board.model import WDT_RESET
 from labtwin.twin.board.process import SimulatedBoard
@@ -62,17 +62,6 @@ async def test_a_watchdog_not_fed_resets_the_board_and_a_fed_one_does_not(tmp_pa
         assert board.model.timekeeping.watchdog_timeout_ms == 300  # the rebooted firmware started it again
 
 
-def _copy_distribution(name: str, flash: Path) -> None:
-    """The distribution's Python files, at the paths pip installed them under (a package stays a package)."""
-    dist = importlib.metadata.distribution(name)
-    files = [f for f in dist.files or [] if f.suffix == ".py" and not f.parts[0].endswith(".dist-info")]
-    assert files, f"{name} installed no Python files"
-    for file in files:
-        target = flash / Path(*file.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(str(dist.locate_file(file))), target)
-
-
 STEPPER_MAIN = """\
 import time
 from stepper import Stepper
@@ -101,7 +90,7 @@ while True:
 async def test_micropython_stepper_moves_the_stepper_model_to_its_targets(tmp_path: Path) -> None:
     firmware = tmp_path / "firmware"
     firmware.mkdir()
-    _copy_distribution("micropython-stepper", firmware)
+    copy_distribution("micropython-stepper", firmware)
     (firmware / "main.py").write_text(STEPPER_MAIN)
     board = _board(tmp_path, firmware)
     # A motor that never loses a step to a pulse that comes too soon: the pulse timing of a soft Timer
