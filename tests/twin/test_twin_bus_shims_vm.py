@@ -5,20 +5,18 @@ Each test names the port source it pins (research notes: /work/notes/micropython
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from twin_testkit import VM_SCRIPTS, results
+from twin_testkit import run_vm_results
 
 from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.profiles import BOARD_PROFILES
-from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, SHIM_DIR, vm_command
+from labtwin.twin.board.vm_launch import SHIM_DIR
 from labtwin.twin.models.spi_port import SPI_PORTS
 from labtwin.twin.models.uart_port import UART_PORTS
 from labtwin.twin.parts.i2c import RegisterTarget
@@ -74,30 +72,10 @@ async def hwbus(board: BoardModel) -> AsyncIterator[HardwareBus]:
         yield bus
 
 
-async def run_board_vm(bus: HardwareBus, script: str, *, timeout: float = 30.0) -> tuple[int, dict[str, str]]:
-    """Run a vm_scripts/ script as the bus's board (its profile's heap and name); (rc, labelled results)."""
-    profile = bus.model.profile
-    env = dict(os.environ, MICROPYPATH=f"{SHIM_DIR}:.frozen", **bus.env)
-    env[BOARD_PROFILE_ENV] = profile.name
-    proc = await asyncio.create_subprocess_exec(
-        *vm_command(str(VM_SCRIPTS / script), profile.heap_bytes), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    lines = out.decode().splitlines()
-    assert proc.returncode == 0 and bus.internal_errors == [], lines
-    return proc.returncode, results(lines)
-
-
 async def test_i2c_and_softi2c_in_the_vm(hwbus: HardwareBus, board: BoardModel) -> None:
     """ports/rp2/machine_i2c.c and ports/esp32/machine_i2c.c (constructors, repr, NACK errno),
     extmod/machine_i2c.c (SoftI2C, its primitives, the mem operations, scan)."""
-    _, r = await run_board_vm(hwbus, "bus_i2c.py")
+    r = await run_vm_results(hwbus, "bus_i2c.py")
     esp = board.profile.port == "esp32"
     nack = "OSError: [Errno 19] ENODEV" if esp else "OSError: [Errno 5] EIO"
     assert r["repr"] == ("I2C(0, scl=18, sda=19, freq=400000)" if esp
@@ -130,7 +108,7 @@ async def test_i2c_and_softi2c_in_the_vm(hwbus: HardwareBus, board: BoardModel) 
 async def test_spi_and_softspi_in_the_vm(hwbus: HardwareBus, board: BoardModel) -> None:
     """ports/rp2/machine_spi.c, ports/esp32/machine_hw_spi.c, extmod/machine_spi.c: repr, constants,
     read/readinto/write/write_readinto, reaching the device whose CS pin the firmware pulled low."""
-    _, r = await run_board_vm(hwbus, "bus_spi.py")
+    r = await run_vm_results(hwbus, "bus_spi.py")
     port = board.profile.port
     rules = SPI_PORTS[port]
     if port == "esp32":
@@ -156,7 +134,7 @@ async def test_spi_and_softspi_in_the_vm(hwbus: HardwareBus, board: BoardModel) 
 async def test_uart_in_the_vm(hwbus: HardwareBus, board: BoardModel) -> None:
     """ports/rp2/machine_uart.c, ports/esp32/machine_uart.c, extmod/machine_uart.c, py/stream.c:
     repr, constants, a read timeout returning None, readline/read/readinto against a scripted device."""
-    _, r = await run_board_vm(hwbus, "bus_uart.py")
+    r = await run_vm_results(hwbus, "bus_uart.py")
     rules = UART_PORTS[board.profile.port]
     if board.profile.port == "esp32":
         assert r["repr"] == ("UART(1, baudrate=115201, bits=8, parity=None, stop=1, tx=4, rx=5, rts=-1, cts=-1, "
@@ -181,7 +159,7 @@ async def test_uart_in_the_vm(hwbus: HardwareBus, board: BoardModel) -> None:
 async def test_asyncio_stream_reader_on_a_uart(hwbus: HardwareBus) -> None:
     """extmod/asyncio/stream.py over the UART's stream ioctl (MP_STREAM_GET_FILENO: the doorbell socket):
     lines arrive, and waiting for one does not stall the loop."""
-    _, r = await run_board_vm(hwbus, "bus_uart_asyncio.py")
+    r = await run_vm_results(hwbus, "bus_uart_asyncio.py")
     assert [r["line0"], r["line1"], r["line2"]] == ["ECHO ping 0", "ECHO ping 1", "ECHO ping 2"]
     assert r["idle"] == "timeout"
     assert r["ticks"] == "True"

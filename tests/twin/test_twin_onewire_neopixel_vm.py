@@ -6,18 +6,15 @@ section 9); the part models are tests/parts' WS2812 chain and DS18B20.
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
-from twin_testkit import VM_SCRIPTS, results
+from twin_testkit import run_vm_results
 
 from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.profiles import BOARD_PROFILES
-from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, SHIM_DIR, vm_command
 from labtwin.twin.parts.ds18b20 import Ds18b20
 from labtwin.twin.parts.ds18b20_faults import CorruptibleDs18b20
 from labtwin.twin.parts.ws2812 import Ws2812Chain
@@ -49,32 +46,13 @@ async def hwbus(board: BoardModel) -> AsyncIterator[HardwareBus]:
         yield bus
 
 
-async def _run(bus: HardwareBus, script: str) -> dict[str, str]:
-    """Run a vm_scripts/ script as the bus's board; its labelled results."""
-    profile = bus.model.profile
-    env = dict(os.environ, MICROPYPATH=f"{SHIM_DIR}:.frozen", **bus.env)
-    env[BOARD_PROFILE_ENV] = profile.name
-    proc = await asyncio.create_subprocess_exec(
-        *vm_command(str(VM_SCRIPTS / script), profile.heap_bytes), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    lines = out.decode().splitlines()
-    assert proc.returncode == 0 and bus.internal_errors == [], lines
-    return results(lines)
-
-
 async def test_neopixel_colours_reach_the_ws2812_chains(board: BoardModel, hwbus: HardwareBus) -> None:
     """micropython-lib neopixel.py (GRB order, fill, timing=0/1, bpp=4) over extmod/machine_bitstream.c."""
     pins = _pins(board)
     leds = board.attach_ws2812(Ws2812Chain(pins["leds"], 8))
     rgbw = board.attach_ws2812(Ws2812Chain(pins["rgbw"], 2, bytes_per_led=4))
     slow = board.attach_ws2812(Ws2812Chain(pins["slow"], 3))
-    r = await _run(hwbus, "neopixel_chains.py")
+    r = await run_vm_results(hwbus, "neopixel_chains.py")
     assert r["sizes"] == "8 8 3 (400, 850, 800, 450)"
     assert r["get"] == "(255, 0, 0) (1, 2, 3)"
     assert r["buf"] == "00ff00ff0000"  # G, R, B per LED
@@ -107,7 +85,7 @@ async def test_two_ds18b20_on_one_pin_read_through_ds18x20(board: BoardModel, hw
     faulty = CorruptibleDs18b20(30.0, serial=0xC3)
     faulty.corrupt_reads = True
     board.attach_onewire(faulty, pin=pins["one"])
-    r = await _run(hwbus, "onewire_ds18x20.py")
+    r = await run_vm_results(hwbus, "onewire_ds18x20.py")
     # Serial bytes 0xA1 and 0xB2 first differ in their bit 0; the search takes the 1 branch first.
     assert r["roms"] == f"{warm.rom.hex()} {cold.rom.hex()} bytearray"
     assert r["power_on"] == "85.0"

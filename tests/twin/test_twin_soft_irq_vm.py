@@ -9,19 +9,18 @@ The firmware's edges come from Button models the test presses after the script s
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from twin_testkit import VM_SCRIPTS, results
+from twin_testkit import results, run_vm
 
 from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.profiles import BOARD_PROFILES
-from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, SHIM_DIR, vm_command
+from labtwin.twin.board.vm_launch import SHIM_DIR
 from labtwin.twin.parts.button import Button
 
 PROFILES = ["pico_w", "esp32"]
@@ -42,39 +41,8 @@ async def port_bus(port_board: BoardModel) -> AsyncIterator[HardwareBus]:
         yield b
 
 
-async def run_script(bus: HardwareBus, script: str,
-                     on_line: Callable[[str], Awaitable[None]] | None = None,
-                     timeout: float = 60.0) -> tuple[int, list[str]]:
-    """Run a vm_scripts/ script on ``bus``'s board; ``on_line`` sees each output line as it comes."""
-    env = dict(os.environ, MICROPYPATH=f"{SHIM_DIR}:.frozen", **bus.env)
-    env[BOARD_PROFILE_ENV] = bus.model.profile.name
-    proc = await asyncio.create_subprocess_exec(
-        *vm_command(str(VM_SCRIPTS / script), bus.model.profile.heap_bytes), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    assert proc.stdout is not None
-    lines: list[str] = []
-
-    async def pump() -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode().rstrip("\n")
-            lines.append(line)
-            if on_line is not None:
-                await on_line(line)
-        await proc.wait()
-
-    try:
-        await asyncio.wait_for(pump(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, lines
-
-
 async def test_timer_callbacks_run_in_sleeps_and_asyncio_waits(port_bus: HardwareBus) -> None:
-    rc, lines = await run_script(port_bus, "soft_timer.py")
+    rc, lines = await run_vm(port_bus, "soft_timer.py")
     r = results(lines)
     assert rc == 0, lines
     esp = port_bus.model.profile.port == "esp32"
@@ -116,7 +84,7 @@ async def test_pin_irq_sees_button_presses_while_sleeping_awaiting_and_bouncing(
         elif line == "ready bounce":
             bouncy.press(port_board.clock.now() + 0.05, PRESS_S)
 
-    rc, lines = await run_script(port_bus, "soft_irq_button.py", press)
+    rc, lines = await run_vm(port_bus, "soft_irq_button.py", on_line=press)
     r = results(lines)
     assert rc == 0, lines
     esp = port_board.profile.port == "esp32"
@@ -150,7 +118,7 @@ async def test_rtc_watchdog_errors_and_pulse_timing(port_bus: HardwareBus, port_
             await asyncio.sleep(0.03)
             port_board.set_input(18, 0)
 
-    rc, lines = await run_script(port_bus, "soft_timekeeping.py", pulse)
+    rc, lines = await run_vm(port_bus, "soft_timekeeping.py", on_line=pulse)
     r = results(lines)
     assert rc == 0, lines
     esp = port_board.profile.port == "esp32"
