@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from labtwin.twin.brokers import mosquitto_available
 
 if TYPE_CHECKING:
     from labtwin.scenarios.labs.twin_lab import TwinLab
+    from labtwin.twin.board.process import SimulatedBoard
 
 __all__ = ["BROKERS", "MOSQUITTO", "MOSQUITTO_MARKS", "ManualClock", "lab_mqtt_client", "needs_mosquitto",
            "wait_until"]
@@ -99,3 +101,13 @@ def copy_distribution(name: str, flash: Path) -> None:
         target = flash / Path(*file.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(str(dist.locate_file(file))), target)
+
+
+async def values_until_done(board: SimulatedBoard) -> dict[str, str]:
+    """Boot ``board``, wait for its firmware to print ``DONE``, stop it; the ``name=value`` lines it printed."""
+    async with board:
+        await board.wait_for_output("^DONE$", timeout=60)
+        lines = list(board.log_lines)
+    values = dict(re.findall(r"^(\w+)=(\S+)$", "\n".join(lines), re.MULTILINE))
+    assert values, "\n".join(lines)
+    return values

@@ -7,11 +7,10 @@ the model's (or the bus's) fault, not noise.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from testkit import copy_distribution
+from testkit import copy_distribution, values_until_done
 
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
@@ -33,12 +32,7 @@ async def _run(tmp_path: Path, distribution: str, main: str, part: I2CTarget) ->
     board = SimulatedBoard(device_id="driver-board", profile=PICO_W, firmware_dir=firmware, device_config={},
                            work_dir=tmp_path / "work", seed=1)
     board.model.attach_i2c(part, sda=4, scl=5)
-    async with board:
-        await board.wait_for_output("^DONE$", timeout=60)
-        lines = list(board.log_lines)
-    values = dict(re.findall(r"^(\w+)=(\S+)$", "\n".join(lines), re.MULTILINE))
-    assert values, "\n".join(lines)
-    return values
+    return await values_until_done(board)
 
 
 async def test_micropython_ahtx0_reads_the_aht20_model(tmp_path: Path):

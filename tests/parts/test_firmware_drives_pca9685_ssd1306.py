@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from testkit import copy_distribution
+from testkit import copy_distribution, values_until_done
 
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.board.profiles import PICO_W
@@ -44,12 +43,7 @@ def _board(tmp_path: Path, main: str, *, distribution: str | None = None) -> Sim
 
 async def _run(board: SimulatedBoard, part: I2CTarget) -> dict[str, str]:
     board.model.attach_i2c(part, sda=4, scl=5)
-    async with board:
-        await board.wait_for_output("^DONE$", timeout=60)
-        lines = list(board.log_lines)
-    values = dict(re.findall(r"^(\w+)=(\S+)$", "\n".join(lines), re.MULTILINE))
-    assert values, "\n".join(lines)
-    return values
+    return await values_until_done(board)
 
 
 async def test_micropython_pca9685_servo_sits_where_the_real_chip_puts_it(tmp_path: Path) -> None:
