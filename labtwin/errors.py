@@ -13,6 +13,7 @@ __all__ = [
     "BrokerUnavailable",
     "ConfigError",
     "DeviceOffline",
+    "ExperimentFailed",
     "LabtwinError",
     "ProtocolError",
     "RobotApiError",
@@ -138,6 +139,10 @@ class TaskRefused(LabtwinError):
         self.code = code
         self.message = message
         super().__init__(f"[{code}] {message}")
+
+
+class ExperimentFailed(LabtwinError):
+    """An experiment's check did not hold: the lab (twin or bench) did not behave as the experiment expects."""
 
 
 class SimulatorCrashed(SimulatedProcessCrashed):

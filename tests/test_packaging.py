@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR, firmware_files
+from labtwin.scenarios.experiments.environment import ENVIRONMENT_FIRMWARE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -56,6 +57,8 @@ def test_wheel_holds_one_top_level_name_and_the_board_firmware_as_data(wheel: zi
     assert tops == {"labtwin"}
     for relative in firmware_files(STOCK_FIRMWARE_DIR):
         assert f"labtwin/firmware/{relative.as_posix()}" in names
+    for relative in firmware_files(ENVIRONMENT_FIRMWARE_DIR):  # `labtwin run environment` works from a wheel
+        assert f"labtwin/examples/environment/firmware/{relative.as_posix()}" in names
     assert {"labtwin/twin/board/shims/machine.py", "labtwin/twin/board/shims/network.py"} <= set(names)
     assert {"labtwin/ot2_app/__main__.py", "labtwin/cli/main.py", "labtwin/__main__.py",
             "labtwin/py.typed"} <= set(names)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from labtwin import __version__
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.tools.firmware_check import (
     DEFAULT_MIN_MARGIN_PERCENT,
     FORMS,
@@ -28,7 +29,7 @@ def format_report(report: CheckReport) -> list[str]:
         n = len(report.compile_failures)
         names = ", ".join(f.file for f in report.compile_failures)
         return [f"firmware check FAILED: {n} of {report.compiled} files do not compile with mpy-cross ({names})"]
-    lines = ["", f"{'board':8} {'heap':>11} {'form':6} {'peak':>12} {'margin':>21} {'in use after':>13}"]
+    lines = ["", f"{'board':8} {'heap':>11} {'form':6} {'peak':>12} {'twin':>9} {'margin':>21} {'in use after':>13}"]
     for fit in report.fits or []:
         heap = f"{fit.heap:,} B"
         in_use = f"{fit.in_use:,} B" if fit.in_use is not None else "-"
@@ -45,9 +46,11 @@ def format_report(report: CheckReport) -> list[str]:
             peak = f"{fit.peak:,} B"
             margin = f"{fit.margin:,} B ({fit.margin_percent:.1f}%)"
         judged = "*" if fit.form == report.form else " "
-        lines.append(f"{fit.board:8} {heap:>11} {fit.form:5}{judged} {peak:>12} {margin:>21} {in_use:>13}")
+        twin = f"-{fit.twin_heap:,} B"
+        lines.append(f"{fit.board:8} {heap:>11} {fit.form:5}{judged} {peak:>12} {twin:>9} {margin:>21} {in_use:>13}")
     lines.append(f"peak: the heap from which on every size boots and serves the stock tasks (within "
-                 f"{RESOLUTION_BYTES:,} B; 64-bit VM, so pessimistic for 32-bit boards); * = judged form")
+                 f"{RESOLUTION_BYTES:,} B; 64-bit VM, so pessimistic for 32-bit boards); twin: heap the twin's "
+                 "machine/network shims hold (C in flash on a board), deducted before the margin; * = judged form")
     for fit in report.fits or []:
         if fit.form != report.form and fit.shortfall(report.min_margin_percent) is not None:
             lines.append(f"note: {fit.board} ({fit.form}) {fit.shortfall(report.min_margin_percent)}")
@@ -85,6 +88,9 @@ def add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                     "or a board's margin is below --min-margin. See docs/firmware-check.md.")
     firmware.add_argument("--firmware-dir", type=Path, default=STOCK_FIRMWARE_DIR,
                           help="board firmware to check (default: the repo's firmware/)")
+    firmware.add_argument("--overlay", type=Path, metavar="DIR",
+                          help="a directory laid over the firmware (a lab's main.py, task modules and lib/ drivers "
+                               "over the stock framework, e.g. examples/environment/firmware)")
     firmware.add_argument("--board", action="append", choices=list(BOARD_PROFILES), metavar="BOARD",
                           help=f"board profile to check; repeat for more (default: all: {', '.join(BOARD_PROFILES)})")
     firmware.add_argument("--min-margin", type=parse_margin, default=DEFAULT_MIN_MARGIN_PERCENT, metavar="PERCENT",
@@ -119,11 +125,21 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    print(f"labtwin {__version__}: firmware check of {args.firmware_dir} (judged form: {args.form}, "
+    what = args.firmware_dir if args.overlay is None else f"{args.overlay} over {args.firmware_dir}"
+    print(f"labtwin {__version__}: firmware check of {what} (judged form: {args.form}, "
           f"min margin {args.min_margin:g}%)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="labtwin-overlay-") as scratch:
+        firmware_dir = args.firmware_dir
+        if args.overlay is not None:  # the check reads one directory: the two laid together, as a board boots them
+            firmware_dir = Path(scratch) / "firmware"
+            copy_firmware(args.firmware_dir, firmware_dir, args.overlay)
+        return _check(firmware_dir, args, say)
+
+
+def _check(firmware_dir: Path, args: argparse.Namespace, say: Callable[[str], None]) -> int:
     # LabtwinError and Ctrl-C are reported by the CLI's main(), like every other command's.
     report = asyncio.run(run_firmware_check(
-        args.firmware_dir, boards=args.board, forms=[args.form] if args.only_judged_form else FORMS,
+        firmware_dir, boards=args.board, forms=[args.form] if args.only_judged_form else FORMS,
         form=args.form, min_margin_percent=args.min_margin, work_dir=args.work_dir, progress=say,
         verbose=say if args.verbose else None))
     for line in format_report(report):

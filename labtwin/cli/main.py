@@ -99,6 +99,7 @@ def _print_hazard(device_id: str, hazard: Hazard) -> None:
 
 async def _run(args: argparse.Namespace) -> None:
     from labtwin.scenarios.labs.twin_lab import TwinLab  # keeps `labtwin list` and `--help` fast
+    from labtwin.scenarios.labs.twin_lab_options import TwinLabOptions, twin_lab_keywords
 
     scenario = EXPERIMENTS[args.scenario]
     if args.lab is not None:
@@ -112,9 +113,10 @@ async def _run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     broker_label = broker.url if isinstance(broker, BrokerAddress) else f"embedded {broker}"
     print(f"labtwin {__version__}: starting twin lab (broker: {broker_label}, seed {args.seed})", flush=True)
-    lab = TwinLab(broker=broker, seed=args.seed, work_dir=args.work_dir,
-                  on_output=show_output if args.verbose else None, on_hazard=_print_hazard,
-                  ot2=scenario.needs_ot2, ot2_robot_api=scenario.needs_ot2_robot_api)
+    options = TwinLabOptions(broker=broker, seed=args.seed, work_dir=args.work_dir,
+                             on_output=show_output if args.verbose else None, on_hazard=_print_hazard,
+                             ot2=scenario.needs_ot2, ot2_robot_api=scenario.needs_ot2_robot_api)
+    lab = TwinLab(options.replace(**twin_lab_keywords(scenario.lab_options)))
     async with lab:
         assert lab.broker_address is not None
         ot2 = f", OT-2 twin {lab.ot2_url}" if lab.ot2_url else ""
@@ -122,8 +124,8 @@ async def _run(args: argparse.Namespace) -> None:
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
         await scenario.run(lab, lambda line: print(line, flush=True))
+        _record_validation(lab.firmware_dir, scenario.name, args)  # in the lab: its firmware dir may be its own
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
-    _record_validation(lab.firmware_dir, scenario.name, args)
 
 
 async def _run_on_bench(scenario: Experiment, args: argparse.Namespace) -> None:
@@ -166,11 +168,12 @@ def _flash(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespace) -> None:
+def _record_validation(firmware_dir: Path, scenario: str, args: argparse.Namespace, *,
+                       overlay: Path | None = None) -> None:
     """Note that ``scenario`` passed on a twin lab with this exact firmware (the flash gate reads it)."""
     from labtwin.tools.validation import record_pass
 
-    digest = record_pass(args.state_dir, firmware_dir, scenario, args.seed, str(args.broker))
+    digest = record_pass(args.state_dir, firmware_dir, scenario, args.seed, str(args.broker), overlay=overlay)
     print(f"firmware {digest[:12]} validated by {scenario!r} (record in {args.state_dir / 'validated'})")
 
 
@@ -203,7 +206,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace) -> bool:
         print(f"scenario {spec.name!r} passed: {run.examples_run} examples, {run.steps_run} steps in "
               f"{run.duration_s:.1f} s ({rate})")
         if factory.firmware_dir is not None:
-            _record_validation(factory.firmware_dir, spec.name, args)
+            _record_validation(factory.firmware_dir, spec.name, args, overlay=factory.firmware_overlay)
     else:
         print(f"scenario {spec.name!r} FAILED after {run.examples_run} examples: {run.failure}")
         for line in run.minimal_example:

@@ -74,6 +74,18 @@ _UPWARD_FACTOR = 2  # a form that does not fit its board's heap is searched up t
 _MIN_HEAP = 16_384  # TwinLab's floor
 _T = TypeVar("_T")
 
+# Run as main.py on a board of its own: what importing the twin's own modules leaves allocated.
+_TWIN_HEAP_PROBE = """\
+import gc
+gc.collect()
+before = gc.mem_alloc()
+import machine, network, time
+gc.collect()
+print("twin heap", gc.mem_alloc() - before)
+while True:
+    time.sleep_ms(100)
+"""
+
 
 @dataclass(frozen=True)
 class StockWorkload:
@@ -148,6 +160,9 @@ class FitResult:
         error: the workload failed at the full heap for a reason other than memory.
         boots: VM boots the search took.
         hazards: hazard messages the board model recorded (pins the firmware must not drive).
+        twin_heap: heap the twin's own MicroPython modules hold on this board (the ``machine``,
+            ``time`` and ``network`` shims, which a real port keeps in flash as C): deducted from
+            the peak and the in-use figure before the margin is judged.
     """
 
     board: str
@@ -160,11 +175,18 @@ class FitResult:
     error: str | None = None
     boots: int = 0
     hazards: set[str] = field(default_factory=set)
+    twin_heap: int = 0
+
+    @property
+    def firmware_peak(self) -> int | None:
+        """The firmware's own peak: :attr:`peak` (or ``peak_at_least``) less the twin's modules' heap."""
+        peak = self.peak if self.peak is not None else self.peak_at_least
+        return None if peak is None else peak - self.twin_heap
 
     @property
     def margin(self) -> int | None:
-        """Heap left at the peak, bytes (negative: the form does not fit); an upper bound with ``peak_at_least``."""
-        peak = self.peak if self.peak is not None else self.peak_at_least
+        """Heap left at the firmware's peak, bytes (negative: it does not fit); at most this with ``peak_at_least``."""
+        peak = self.firmware_peak
         return None if peak is None else self.heap - peak
 
     @property
@@ -181,14 +203,15 @@ class FitResult:
         if self.peak_at_least is not None:
             assert self.margin is not None and self.margin_percent is not None
             return (f"margin at most {self.margin:,} B ({self.margin_percent:.1f}% of {self.heap:,} B; "
-                    f"{self.peak_at_least:,} B stay in use after the stock tasks), below the required "
+                    f"{self.peak_at_least - self.twin_heap:,} B of firmware stay in use after the stock tasks), below "
+                    "the required "
                     f"{min_margin_percent:g}%")
         if self.peak is None:
             return (f"does not boot and serve in its {self.heap:,} B heap "
                     f"(still failing at {self.needs_more_than or self.heap:,} B)")
-        assert self.margin_percent is not None and self.margin is not None
-        if self.peak > self.heap:
-            return f"does not fit its {self.heap:,} B heap: needs ~{self.peak:,} B"
+        assert self.margin_percent is not None and self.margin is not None and self.firmware_peak is not None
+        if self.firmware_peak > self.heap:
+            return f"does not fit its {self.heap:,} B heap: needs ~{self.firmware_peak:,} B"
         if self.margin_percent < min_margin_percent:
             return (f"margin {self.margin:,} B ({self.margin_percent:.1f}% of {self.heap:,} B) is below "
                     f"the required {min_margin_percent:g}%")
@@ -296,6 +319,26 @@ class _Prober:
         self.verbose = verbose
         self._ids = itertools.count(1)
         self._slots = asyncio.Semaphore(_MAX_CONCURRENT_BOOTS)
+        self._twin_heaps: dict[str, asyncio.Task[int]] = {}
+
+    async def twin_heap(self, profile: BoardProfile) -> int:
+        """Heap the twin's ``machine``, ``time`` and ``network`` modules hold once imported on ``profile``
+        (measured once per profile, on a board running nothing else)."""
+        if profile.name not in self._twin_heaps:
+            self._twin_heaps[profile.name] = asyncio.create_task(self._measure_twin_heap(profile))
+        return await self._twin_heaps[profile.name]
+
+    async def _measure_twin_heap(self, profile: BoardProfile) -> int:
+        from labtwin.twin.board.process import SimulatedBoard
+
+        firmware = self.work_dir / f"twin-heap-{profile.name}"
+        firmware.mkdir(parents=True, exist_ok=True)
+        (firmware / "main.py").write_text(_TWIN_HEAP_PROBE, encoding="utf-8")
+        board = SimulatedBoard(device_id=f"twin-heap-{profile.name.replace('_', '-')}", profile=profile,
+                               firmware_dir=firmware, device_config={}, work_dir=firmware / "board", seed=0)
+        async with self._slots, board:
+            line = await board.wait_for_output(r"^twin heap \d+$", timeout=self.boot_timeout)
+        return int(line.split()[-1])
 
     async def probe(self, profile: BoardProfile, form: str, firmware_dir: Path, heap: int) -> _Probe:
         async with self._slots:
@@ -375,6 +418,7 @@ async def _fit(prober: _Prober, profile: BoardProfile, form: str, firmware_dir: 
             seen[outcome.heap] = outcome.ok
             result.hazards.update(outcome.hazards)
 
+    result.twin_heap = await prober.twin_heap(profile)
     full = await prober.probe(profile, form, firmware_dir, heap)
     result.boots += 1
     result.hazards.update(full.hazards)
@@ -383,10 +427,11 @@ async def _fit(prober: _Prober, profile: BoardProfile, form: str, firmware_dir: 
         result.in_use = full.in_use
         # The peak is at least what stays live after the workload: if even that leaves too
         # little, the verdict is known without a search.
-        best = 100.0 * (heap - full.in_use) / heap
+        best = 100.0 * (heap - (full.in_use - result.twin_heap)) / heap
         if best < min_margin_percent:
             result.peak_at_least = full.in_use
-            progress(f"  {label}: serves the stock tasks in {heap:,} B, but {full.in_use:,} B stay in use after "
+            progress(f"  {label}: serves the stock tasks in {heap:,} B, but {full.in_use - result.twin_heap:,} B of "
+                     "firmware stay in use after "
                      f"them: margin at most {best:.1f}%, below {min_margin_percent:g}%; no search needed")
             return result
         progress(f"  {label}: serves the stock tasks in {heap:,} B ({full.in_use:,} B in use after); "
@@ -425,8 +470,8 @@ async def _fit(prober: _Prober, profile: BoardProfile, form: str, firmware_dir: 
         if all(seen[size] for size in band):
             break
     result.peak = hi
-    margin = result.margin_percent
-    progress(f"  {label}: peak ~{hi:,} B ({result.boots} boots); margin {heap - hi:,} B ({margin:.1f}%)")
+    progress(f"  {label}: peak ~{hi:,} B ({result.boots} boots), {result.twin_heap:,} B of it the twin's modules; "
+             f"margin {result.margin:,} B ({result.margin_percent:.1f}%)")
     return result
 
 

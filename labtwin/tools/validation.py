@@ -33,9 +33,13 @@ def passing_records(state_dir: Path, digest: str) -> list[dict[str, Any]]:
     return [record for record in records if isinstance(record, dict)] if isinstance(records, list) else []
 
 
-def record_pass(state_dir: Path, firmware_dir: Path, scenario: str, seed: int, broker: str) -> str:
-    """Record that ``scenario`` passed on a twin lab running ``firmware_dir``; returns the firmware hash."""
-    digest = firmware_hash(firmware_dir)
+def record_pass(state_dir: Path, firmware_dir: Path, scenario: str, seed: int, broker: str, *,
+                overlay: Path | None = None) -> str:
+    """Record that ``scenario`` passed on a twin lab running ``firmware_dir`` (with ``overlay`` laid over it).
+
+    Returns the firmware hash.
+    """
+    digest = firmware_hash(firmware_dir, overlay)
     records = passing_records(state_dir, digest)
     records.append({"scenario": scenario, "seed": seed, "broker": broker, "labtwin": __version__,
                     "passed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

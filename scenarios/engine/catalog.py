@@ -6,10 +6,15 @@ Hypothesis state machines run under budgets, a fresh lab per example (`PROPERTY_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from labtwin.scenarios.engine.runner import Budget, PropertyScenario
+from labtwin.scenarios.experiments.environment import (
+    ENVIRONMENT_FIRMWARE_DIR,
+    run_environment_experiment,
+    wire_environment_bench,
+)
 from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
 from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
@@ -18,6 +23,7 @@ from labtwin.scenarios.labs.twin_lab_options import BENCH_SERVO_PIN
 from labtwin.scenarios.properties.chaos import Chaos, DuplicateDelivery, LinkRecovery
 from labtwin.scenarios.properties.hybrid import HybridProperty
 from labtwin.scenarios.properties.sensor import SensorProperty
+from labtwin.twin.parts.thermal import Cooler
 
 __all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "EXPERIMENTS", "Experiment"]
 
@@ -36,6 +42,8 @@ class Experiment:
     """Whether the lab must include the OT-2 twin."""
     needs_ot2_robot_api: bool = False
     """Whether the lab must include the OT-2 robot API twin."""
+    lab_options: Mapping[str, object] = field(default_factory=dict)
+    """What the experiment asks of a twin lab beyond the OT-2s (TwinLab keywords: firmware, wiring)."""
 
 
 async def _sensor(lab: Lab, report: Report) -> None:
@@ -63,6 +71,19 @@ async def _hybrid(lab: Lab, report: Report) -> None:
     report(f"  twin run log: {len(entries)} task call(s), {commands} robot commands")
 
 
+async def _environment(lab: Lab, report: Report) -> None:
+    device_id = lab.device_ids[0]
+    result = await run_environment_experiment(lab.ot2_client(), lab.client(device_id), report=report)
+    for line in result.summary_lines():
+        report(line)
+    if Capability.HARDWARE not in lab.capabilities:
+        return  # a bench: its enclosure cannot be looked into
+    model = twin_hardware(lab).board(device_id).model
+    enclosure = model.part(Cooler).mass
+    report(f"  twin model: enclosure {enclosure.value(0.0):.2f} °C at lab start, "
+           f"{enclosure.value(model.clock.now()):.2f} °C now")
+
+
 async def _robot_api(lab: Lab, report: Report) -> None:
     from labtwin.orchestrator.ot2_robot_client import AsyncOT2RobotClient
 
@@ -79,6 +100,10 @@ EXPERIMENTS: dict[str, Experiment] = {
                            "servo to 90 degrees, device status.", _sensor),
         Experiment("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
                            "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
+        Experiment("environment", "The seed's environmental monitoring: the OT-2 mixes, a Pico W reads a BME280, a "
+                                "DS18B20 and an HX711 load cell, a cooler runs until the enclosure is below 25 °C, "
+                                "a pump doses the vessel (examples/environment).", _environment, needs_ot2=True,
+                   lab_options={"firmware_overlay": ENVIRONMENT_FIRMWARE_DIR, "wiring": wire_environment_bench}),
         Experiment("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
                               "door opening mid-run and a 503, on the robot API twin.", _robot_api,
                  needs_ot2_robot_api=True),

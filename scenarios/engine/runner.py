@@ -69,12 +69,14 @@ class LabFactory:
         capabilities: what the labs offer, known before any is opened (``needs`` consults it).
         firmware_dir: the firmware the labs' boards run (its hash goes in the run record), or None
             for a bench, whose firmware is whatever was flashed.
+        firmware_overlay: a directory the labs lay over ``firmware_dir`` (hashed with it).
     """
 
     open: Callable[[Mapping[str, object]], Coroutine[Any, Any, Lab]]
     close: Callable[[Lab], Coroutine[Any, Any, None]]
     capabilities: frozenset[Capability]
     firmware_dir: Path | None = None
+    firmware_overlay: Path | None = None
 
 
 def _collect_traces(lab: Lab, record: ExampleRecord) -> None:
@@ -188,6 +190,7 @@ def run_scenario(
         reproduce_blob=blob,
         replay_command=_replay_command(spec.name, failing_chunk, budget) if failure else None,
         skipped_rules=dict(context.skipped_rules),
-        firmware_hash=None if lab_factory.firmware_dir is None else firmware_hash(lab_factory.firmware_dir),
+        firmware_hash=(None if lab_factory.firmware_dir is None
+                       else firmware_hash(lab_factory.firmware_dir, lab_factory.firmware_overlay)),
         shown_examples=shown,
     )

@@ -31,6 +31,7 @@ import asyncio
 import functools
 import resource
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from typing_extensions import Unpack
 
+from labtwin.board_firmware import copy_firmware
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.scenarios.engine.runner import LabFactory
@@ -217,6 +219,11 @@ class TwinLab:
         else:
             self.work_dir = self.options.work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.options.firmware_overlay is not None:
+            # The boards boot (and the run validates) one directory: the overlay laid over the firmware.
+            self.firmware_dir = self.work_dir / "firmware"
+            shutil.rmtree(self.firmware_dir, ignore_errors=True)
+            copy_firmware(self.options.firmware_dir, self.firmware_dir, self.options.firmware_overlay)
         _ensure_open_files(len(self.device_ids))
         # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
         if self.options.ot2:
@@ -403,7 +410,8 @@ def twin_lab_factory(options: TwinLabOptions | None = None, /, **overrides: Unpa
     async def close_lab(lab: Lab) -> None:
         await lab.__aexit__(None, None, None)
 
-    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), base.firmware_dir)
+    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), base.firmware_dir,
+                      base.firmware_overlay)
 
 
 if TYPE_CHECKING:  # the declared interfaces, checked by mypy (tests/test_static_checks.py)

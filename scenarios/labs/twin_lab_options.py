@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypedDict, cast
 
 from typing_extensions import Unpack
 
-from labtwin.board_firmware import STOCK_FIRMWARE_DIR
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, firmware_sources
 from labtwin.errors import ConfigError
 from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
 from labtwin.scenarios.labs.broker_url import BrokerAddress
@@ -59,7 +59,9 @@ class TwinLabOptions:
         broker_persistence: keep Mosquitto's persistence database (Mosquitto only).
         seed: seeds the simulated sensors (board ``i`` gets ``seed + i``) and the network twins.
         topic_prefix: the first MQTT topic segment of every device.
-        firmware_dir: the firmware every board boots (must hold ``main.py``).
+        firmware_dir: the firmware every board boots (must hold ``main.py``, or the overlay must).
+        firmware_overlay: a directory laid over ``firmware_dir`` (a lab's main.py, task modules and
+            drivers over the stock framework); the lab boots, hashes and validates the two as one.
         work_dir: where flash directories and logs go (default: a temporary directory).
         timeout: seconds an orchestrator call waits for its result.
         boot_timeout: seconds a board may take to come online.
@@ -82,6 +84,7 @@ class TwinLabOptions:
     seed: int = 0
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     firmware_dir: Path = STOCK_FIRMWARE_DIR
+    firmware_overlay: Path | None = None
     work_dir: Path | None = None
     timeout: float = 10.0
     boot_timeout: float = 15.0
@@ -113,8 +116,7 @@ class TwinLabOptions:
         if self.broker_persistence and self.broker != "mosquitto":
             raise ConfigError("broker_persistence is a Mosquitto option (its persistence database); "
                               f"the broker here is {self.broker!r}")
-        if not (self.firmware_dir / "main.py").is_file():
-            raise ConfigError(f"no firmware at {self.firmware_dir} (main.py missing)")
+        firmware_sources(self.firmware_dir, self.firmware_overlay)  # raises ConfigError when there is none
         if self.boot_concurrency < 1:
             raise ConfigError(f"boot_concurrency must be at least 1, got {self.boot_concurrency!r}")
         if not self.ot2_robot_api_delay_speedup > 0:
@@ -147,6 +149,7 @@ class TwinLabKeywords(TypedDict, total=False):
     seed: int
     topic_prefix: str
     firmware_dir: Path
+    firmware_overlay: Path | None
     work_dir: Path | None
     timeout: float
     boot_timeout: float

@@ -62,7 +62,7 @@ def test_validated_firmware_is_flashed_and_its_version_comes_online(bench_env: S
     assert main(flash_argv(bench_env, firmware, tmp_path / "state")) == 0
     out = capsys.readouterr().out
     assert "board: linux (twin pico_w), MicroPython 1." in out
-    assert re.search(r"copy 11/11: main\.py", out) and "verified 11 files by SHA-256" in out
+    assert re.search(r"copy 12/12: main\.py", out) and "verified 12 files by SHA-256" in out
     assert re.search(r"flashed pico-w-lab-001: firmware 0\.1\.0-flash-test .* online [\d.]+ s after reset", out)
     assert retained_firmware(bench_env) == "0.1.0-flash-test"
     flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"

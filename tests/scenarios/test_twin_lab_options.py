@@ -23,7 +23,7 @@ BAD_OPTIONS = [
     ({"board": "arduino_uno"}, "unknown board 'arduino_uno'; known boards: esp32, pico_w"),
     ({"broker": "rabbitmq"}, "broker must be 'amqtt', 'mosquitto' or an external address, got 'rabbitmq'"),
     ({"broker_persistence": True}, "broker_persistence is a Mosquitto option .* the broker here is 'amqtt'"),
-    ({"firmware_dir": Path("/nonexistent")}, r"no firmware at /nonexistent \(main.py missing\)"),
+    ({"firmware_dir": Path("/nonexistent")}, r"no firmware at /nonexistent: not a directory"),
     ({"boot_concurrency": 0}, "boot_concurrency must be at least 1, got 0"),
     ({"ot2_robot_api_delay_speedup": 0.0}, "ot2_robot_api_delay_speedup must be > 0, got 0.0"),
     ({"heap_bytes": 1000}, "heap_bytes=1000 is too small for any MicroPython firmware"),

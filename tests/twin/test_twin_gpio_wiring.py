@@ -155,3 +155,14 @@ def test_esp32_rtc_counts_microseconds_and_survives_a_reset(clock: ManualClock) 
     board.power_off()
     board.power_on()  # power cycled
     assert board.dispatch("rtc_datetime", [])[4:7] == [0, 0, 0]
+
+
+def test_a_board_model_finds_its_one_wired_part_of_a_kind() -> None:
+    board = BoardModel(PICO_W, seed=0)
+    hx711 = board.attach_gpio_part(Hx711(sck_pin=5, dout_pin=6, weight=1.0))
+    assert board.part(Hx711) is hx711 and board.parts == [hx711]
+    with pytest.raises(ConfigError, match="board pico_w: 0 StepperDriver part\\(s\\) wired, expected one"):
+        board.part(StepperDriver)
+    board.attach_gpio_part(Hx711(sck_pin=7, dout_pin=8, weight=2.0))
+    with pytest.raises(ConfigError, match="2 Hx711 part\\(s\\) wired"):
+        board.part(Hx711)

@@ -22,8 +22,9 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from labtwin.errors import ConfigError
 from labtwin.twin.board.board_bitstream import BoardBitstream
 from labtwin.twin.board.board_i2c import BoardI2C
 from labtwin.twin.board.board_irq import BoardIrq
@@ -53,6 +54,8 @@ from labtwin.twin.parts.ws2812 import Ws2812Chain
 __all__ = ["PWRON_RESET", "WDT_RESET", "BoardModel", "Hazard", "MicroPythonError"]
 
 log = logging.getLogger("labtwin.twin")
+
+_Part = TypeVar("_Part")
 
 PWRON_RESET = 1  # rp2 machine.PWRON_RESET
 WDT_RESET = 3  # rp2 machine.WDT_RESET: what machine.reset() (a watchdog reboot) leaves behind
@@ -114,6 +117,8 @@ class BoardModel:
                                   hostname=profile.hostname_default, association_delay=association_delay,
                                   trace=self.trace)
         self.servos: dict[int, ServoModel] = {}
+        self.parts: list[object] = []
+        """Every part wired through an ``attach_*`` method, in wiring order."""
         pins = BusPins(profile, self.gpio, self.resolve_pin, self._hazard)
         self.i2c = BoardI2C(pins, self.clock, lambda: self.cpu_freq)
         self.spi = BoardSPI(pins, self.clock, lambda: self.cpu_freq)
@@ -447,19 +452,19 @@ class BoardModel:
 
     def attach_i2c(self, target: I2CTarget, *, sda: int | str, scl: int | str) -> I2CTarget:
         """Wire an I2C target to the bus on these pins."""
-        return self.i2c.attach(target, sda=sda, scl=scl)
+        return self._wired(self.i2c.attach(target, sda=sda, scl=scl))
 
     def attach_spi(self, device: SpiDevice, *, sck: int | str, mosi: int | str, miso: int | str) -> SpiDevice:
         """Wire an SPI device to the bus on these pins; its ``cs_pin`` selects it."""
-        return self.spi.attach(device, sck=sck, mosi=mosi, miso=miso)
+        return self._wired(self.spi.attach(device, sck=sck, mosi=mosi, miso=miso))
 
     def attach_uart(self, device: UartDevice, *, tx: int | str, rx: int | str) -> UartDevice:
         """Wire a serial device to the board's ``tx`` and ``rx`` pins."""
-        return self.uart.attach(device, tx=tx, rx=rx)
+        return self._wired(self.uart.attach(device, tx=tx, rx=rx))
 
     def attach_gpio_part(self, part: GpioPart) -> GpioPart:
         """Wire a GPIO part (a button, an HX711, a stepper driver) to the pins it names (gpio_wiring.py)."""
-        return self.wiring.attach(part)
+        return self._wired(self.wiring.attach(part))
 
     def onewire_bus(self, *, pin: int | str) -> OneWireBus:
         """The 1-Wire bus on ``pin``, created empty on first use."""
@@ -467,12 +472,28 @@ class BoardModel:
 
     def attach_onewire(self, device: OneWireDevice, *, pin: int | str) -> OneWireDevice:
         """Wire a 1-Wire device (a DS18B20) to the bus on ``pin``."""
-        return self.onewire.attach(device, pin=pin)
+        return self._wired(self.onewire.attach(device, pin=pin))
 
     def attach_ws2812(self, chain: Ws2812Chain) -> Ws2812Chain:
         """Wire a WS2812 chain's data input to its ``pin``: ``machine.bitstream`` there reaches it."""
         self.bitstream.attach(chain, pin=chain.pin)
-        return chain
+        return self._wired(chain)
+
+    def _wired(self, part: _Part) -> _Part:
+        self.parts.append(part)
+        return part
+
+    def part(self, kind: type[_Part]) -> _Part:
+        """The one wired part of type ``kind`` (e.g. ``model.part(Cooler)``).
+
+        Raises:
+            ConfigError: none, or more than one, is wired.
+        """
+        found = [part for part in self.parts if isinstance(part, kind)]
+        if len(found) != 1:
+            raise ConfigError(f"board {self.board_id or self.profile.name}: {len(found)} {kind.__name__} "
+                              "part(s) wired, expected one")
+        return found[0]
 
     # ----------------------------------------------------------------- read-only state
     @property
