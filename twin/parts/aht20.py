@@ -63,7 +63,7 @@ class Aht20(I2CTarget):
         calibrated: whether the factory calibration is loaded at power-on (the CAL bit); a part
             that reads uncalibrated needs the 0xBE initialisation command.
         trace: records each measurement as ``<name>.temperature`` and ``<name>.humidity``.
-        name: trace prefix (default ``aht20.0x38``).
+        name: label in trace signals, ``aht20.<name>.<quantity>`` (default: the address, ``aht20.0x38``).
         powered_at: lab time of power-on.
     """
 
@@ -73,7 +73,7 @@ class Aht20(I2CTarget):
         super().__init__(ADDRESS)
         self.temperature = as_quantity(temperature)
         self.humidity = as_quantity(humidity)
-        self.sensing = Sensing(name or f"aht20.0x{ADDRESS:02x}", seed=seed, noise=noise, trace=trace)
+        self.sensing = Sensing(f"aht20.{name or f'0x{ADDRESS:02x}'}", seed=seed, noise=noise, trace=trace)
         self._calibrated = calibrated
         self._busy_until = powered_at + POWER_ON_S
         self._measured_at: float | None = None  # completion time of a triggered measurement

@@ -29,11 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-import numpy as np
-
 from labtwin.errors import ConfigError
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.parts.quantity import Quantity, as_quantity
+from labtwin.twin.parts.sensing import SensorNoise
 from labtwin.twin.parts.serial_link import UartDevice
 
 __all__ = ["Balance"]
@@ -79,7 +78,7 @@ class Balance(UartDevice):
         self.name, self._trace = name, trace
         exponent = Decimal(str(readability_g)).normalize().as_tuple().exponent
         self._decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        self._rng = np.random.default_rng(seed)
+        self._noise = SensorNoise(seed)  # clipped at 3 sigma, as every part's noise
         self.zero_g, self.tare_g = 0.0, 0.0
         self._line = bytearray()
         self._scheduled: list[tuple[float, bytes]] = []
@@ -105,7 +104,7 @@ class Balance(UartDevice):
 
     def net(self, t: float) -> float:
         """The net weight the balance shows at ``t`` (noise included, rounded to the readability)."""
-        noisy = self.weight.value(t) + (self._rng.normal(0.0, self.noise_g) if self.noise_g else 0.0)
+        noisy = self._noise.add(self.weight.value(t), self.noise_g)
         return self._round(noisy - self.zero_g - self.tare_g)
 
     def _round(self, grams: float) -> float:

@@ -72,7 +72,7 @@ class Bme280(RegisterTarget):
         seed, noise: seeded measurement noise, ``noise`` times the typical figures (0: none).
         trimming: the part's factory trimming words.
         trace: records each completed conversion as ``<name>.temperature`` etc.
-        name: the trace prefix (default ``bme280.0x76``).
+        name: label in trace signals, ``bme280.<name>.<quantity>`` (default: the address, ``bme280.0x76``).
         powered_at: lab time of power-on (``im_update`` is set for the start-up time after it).
     """
 
@@ -87,7 +87,7 @@ class Bme280(RegisterTarget):
         self.pressure = as_quantity(pressure)
         self.humidity = as_quantity(humidity)
         self.trimming = trimming or Bme280Trimming()
-        self.sensing = Sensing(name or f"bme280.0x{address:02x}", seed=seed, noise=noise, trace=trace)
+        self.sensing = Sensing(f"bme280.{name or f'0x{address:02x}'}", seed=seed, noise=noise, trace=trace)
         self._calib_t_p = self.trimming.calib_0x88()
         self._calib_h = self.trimming.calib_0xe1()
         self._power_on_reset(powered_at)

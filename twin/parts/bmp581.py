@@ -54,7 +54,7 @@ class Bmp581(RegisterTarget):
         temperature, pressure: what the chip senses (numbers, functions of lab time, Quantities).
         seed, noise: seeded noise, ``noise`` times Table 9's RMS noise (0: none).
         trace: records each conversion as ``<name>.temperature`` and ``<name>.pressure``.
-        name: trace prefix (default ``bmp581.0x47``).
+        name: label in trace signals, ``bmp581.<name>.<quantity>`` (default: the address, ``bmp581.0x47``).
     """
 
     def __init__(self, address: int = 0x47, *, temperature: QuantitySource = 22.0,
@@ -65,7 +65,7 @@ class Bmp581(RegisterTarget):
         super().__init__(address)
         self.temperature = as_quantity(temperature)
         self.pressure = as_quantity(pressure)
-        self.sensing = Sensing(name or f"bmp581.0x{address:02x}", seed=seed, noise=noise, trace=trace)
+        self.sensing = Sensing(f"bmp581.{name or f'0x{address:02x}'}", seed=seed, noise=noise, trace=trace)
         self._reset()
 
     def _reset(self) -> None:

@@ -23,12 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
-
 from labtwin.errors import ConfigError
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.parts.gpio_part import GpioPart
 from labtwin.twin.parts.quantity import Quantity, as_quantity
+from labtwin.twin.parts.sensing import SensorNoise
 
 __all__ = ["GAIN_BY_PULSES", "Hx711"]
 
@@ -66,7 +65,7 @@ class Hx711(GpioPart):
         self.period = 1.0 / rate_sps
         self.power_down_s = power_down_s
         self.name, self._trace = name, trace
-        self._rng = np.random.default_rng(seed)
+        self._noise = SensorNoise(seed)  # clipped at 3 sigma, as every part's noise
         self.values_read: list[int] = []
         """Every 24-bit word the chip started shifting out, as a signed integer, in order."""
         self._sck, self._sck_high_since = 0, 0.0
@@ -96,7 +95,7 @@ class Hx711(GpioPart):
         return self.offset + self.counts_per_gram * grams * gain / 128
 
     def _convert(self, t: float) -> int:
-        value = self.expected_raw(t, self.channel, self.gain) + self._rng.normal(0.0, self.noise_counts)
+        value = self._noise.add(self.expected_raw(t, self.channel, self.gain), self.noise_counts)
         return int(min(max(round(value), -FULL_SCALE), FULL_SCALE - 1))
 
     def on_level(self, pin: int, level: int, t: float) -> None:

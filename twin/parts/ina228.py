@@ -71,7 +71,7 @@ class Ina228(I2CTarget):
             functions of lab time, Quantities); the shunt voltage is ``current * shunt_resistance``.
         seed, noise: seeded ADC noise, ``noise`` times the assumed figures (0: none).
         trace: records each conversion as ``<name>.vshunt``, ``.vbus`` and ``.dietemp``.
-        name: trace prefix (default ``ina228.0x40``).
+        name: label in trace signals, ``ina228.<name>.<quantity>`` (default: the address, ``ina228.0x40``).
         powered_at: lab time of power-on (conversions start then, in the default continuous mode).
     """
 
@@ -86,7 +86,7 @@ class Ina228(I2CTarget):
         self.current = as_quantity(current)
         self.shunt_resistance = as_quantity(shunt_resistance)
         self.die_temperature = as_quantity(die_temperature)
-        self.sensing = Sensing(name or f"ina228.0x{address:02x}", seed=seed, noise=noise, trace=trace)
+        self.sensing = Sensing(f"ina228.{name or f'0x{address:02x}'}", seed=seed, noise=noise, trace=trace)
         self.pointer = CONFIG
         self._reset(powered_at)
 

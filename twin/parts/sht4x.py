@@ -90,7 +90,7 @@ class Sht4x(I2CTarget):
         heater_rise: kelvin the heater adds to the sensor, as a function of (power in mW, heating
             time in s). ``None`` models only the heater's timing, not its warming.
         trace: records each measurement as ``<name>.temperature`` and ``<name>.humidity``.
-        name: trace prefix (default ``sht4x.0x44``).
+        name: label in trace signals, ``sht4x.<name>.<quantity>`` (default: the address, ``sht4x.0x44``).
     """
 
     def __init__(self, address: int = 0x44, *, temperature: QuantitySource = 22.0,
@@ -102,7 +102,7 @@ class Sht4x(I2CTarget):
         super().__init__(address)
         self.temperature = as_quantity(temperature)
         self.humidity = as_quantity(humidity)
-        self.sensing = Sensing(name or f"sht4x.0x{address:02x}", seed=seed, noise=noise, trace=trace)
+        self.sensing = Sensing(f"sht4x.{name or f'0x{address:02x}'}", seed=seed, noise=noise, trace=trace)
         self.serial_number = (serial_number if serial_number is not None
                               else (0x0F000000 + (seed * 2654435761)) & 0xFFFFFFFF)
         self.heater_rise = heater_rise
