@@ -11,9 +11,10 @@ from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.cli.check import parse_margin
 from labtwin.cli.main import main
 from labtwin.errors import TaskError
+from labtwin.mpy_form import compile_firmware
 from labtwin.scenarios.experiments.environment import ENVIRONMENT_FIRMWARE_DIR
 from labtwin.scenarios.labs.twin_lab import TwinLab
-from labtwin.tools.firmware_check import DEFAULT_MIN_MARGIN_PERCENT, WORKLOADS, compile_firmware
+from labtwin.tools.firmware_check import DEFAULT_MIN_MARGIN_PERCENT, WORKLOADS
 from labtwin.twin.board.model import BoardModel, MicroPythonError
 from labtwin.twin.board.profiles import BOARD_PROFILES, ESP32, PICO_W
 

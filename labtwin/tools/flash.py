@@ -152,7 +152,7 @@ def _other_form(name: str) -> str:
 
 
 def _compiled(firmware_dir: Path, out_dir: Path, progress: Callable[[str], None]) -> list[Path]:
-    from labtwin.tools.firmware_check import compile_firmware
+    from labtwin.mpy_form import compile_firmware
 
     progress("compiling with mpy-cross ...")
     _, failures = asyncio.run(compile_firmware(firmware_dir, out_dir))
