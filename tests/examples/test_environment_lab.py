@@ -64,7 +64,7 @@ def test_the_example_firmware_is_an_overlay_the_stock_firmware_does_not_carry() 
 
 def _wire_with_a_dead_cooler(model: BoardModel) -> None:
     wire_environment_bench(model)
-    model.part(Cooler).cooling = 0.0  # its Peltier element has failed: the relay clicks, nothing cools
+    model.part(Cooler).drive_c_per_s = 0.0  # its Peltier element has failed: the relay clicks, nothing cools
 
 
 async def test_the_experiment_fails_when_the_cooler_does_not_cool(tmp_path: Path) -> None:

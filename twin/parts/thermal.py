@@ -1,4 +1,4 @@
-"""Heat: a temperature that parts move and sensors read, and a cooler switched by a board pin.
+"""Heat: a temperature that parts move and sensors read, and a cooler or heater switched by a board pin.
 
 :class:`ThermalMass` is a lumped temperature relaxing towards its ambient with a time constant
 (Newton's law of cooling); heaters and coolers add a drive in °C per second while they run. Between
@@ -17,7 +17,7 @@ from labtwin.errors import ConfigError
 from labtwin.twin.models.trace import Trace
 from labtwin.twin.parts.gpio_part import GpioPart
 
-__all__ = ["Cooler", "ThermalMass"]
+__all__ = ["Cooler", "Heater", "ThermalMass"]
 
 
 class ThermalMass:
@@ -56,22 +56,43 @@ class ThermalMass:
             self._trace.record(f"thermal.{self.name}.temperature", t, now)
 
 
-class Cooler(GpioPart):
+class _SwitchedDrive(GpioPart):
+    """A relay-switched element that, while on, pushes ``mass`` by ``drive_c_per_s`` (°C/s, signed)."""
+
+    def __init__(self, pin: int, mass: ThermalMass, drive_c_per_s: float, active_level: int, name: str) -> None:
+        super().__init__(watches=[pin])
+        if active_level not in (0, 1):
+            raise ConfigError(f"{name}: active_level must be 0 or 1, got {active_level}")
+        self.pin, self.mass, self.drive_c_per_s, self.active_level, self.name = (
+            pin, mass, drive_c_per_s, active_level, name)
+        self.running = False
+
+    def on_level(self, pin: int, level: int, t: float) -> None:
+        """The control pin changed: the element starts or stops."""
+        self._check_pin(pin, self.watched_pins, "watch")
+        running = (1 if level else 0) == self.active_level
+        if running != self.running:
+            self.running = running
+            self.mass.set_drive(self.name, self.drive_c_per_s if running else 0.0, t)
+
+
+class Cooler(_SwitchedDrive):
     """A Peltier element or fan on a relay: while its control ``pin`` is at ``active_level`` it takes
     ``cooling_c_per_s`` away from ``mass``."""
 
     def __init__(self, pin: int, mass: ThermalMass, *, cooling_c_per_s: float, active_level: int = 1,
                  name: str = "cooler") -> None:
-        super().__init__(watches=[pin])
-        if cooling_c_per_s < 0 or active_level not in (0, 1):
-            raise ConfigError("cooler: need cooling_c_per_s >= 0 and active_level 0 or 1")
-        self.pin, self.mass, self.cooling, self.active_level, self.name = pin, mass, cooling_c_per_s, active_level, name
-        self.running = False
+        if cooling_c_per_s < 0:
+            raise ConfigError(f"{name}: cooling_c_per_s must be >= 0, got {cooling_c_per_s}")
+        super().__init__(pin, mass, -cooling_c_per_s, active_level, name)
 
-    def on_level(self, pin: int, level: int, t: float) -> None:
-        """The control pin changed: the cooler starts or stops."""
-        self._check_pin(pin, self.watched_pins, "watch")
-        running = (1 if level else 0) == self.active_level
-        if running != self.running:
-            self.running = running
-            self.mass.set_drive(self.name, -self.cooling if running else 0.0, t)
+
+class Heater(_SwitchedDrive):
+    """A heating element on a relay or MOSFET: while its control ``pin`` is at ``active_level`` it adds
+    ``heating_c_per_s`` to ``mass``."""
+
+    def __init__(self, pin: int, mass: ThermalMass, *, heating_c_per_s: float, active_level: int = 1,
+                 name: str = "heater") -> None:
+        if heating_c_per_s < 0:
+            raise ConfigError(f"{name}: heating_c_per_s must be >= 0, got {heating_c_per_s}")
+        super().__init__(pin, mass, heating_c_per_s, active_level, name)
