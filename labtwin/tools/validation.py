@@ -34,15 +34,19 @@ def passing_records(state_dir: Path, digest: str) -> list[dict[str, Any]]:
 
 
 def record_pass(state_dir: Path, firmware_dir: Path, scenario: str, seed: int, broker: str, *,
-                overlay: Path | None = None) -> str:
-    """Record that ``scenario`` passed on a twin lab running ``firmware_dir`` (with ``overlay`` laid over it).
+                overlay: Path | None = None, device_id: str | None = None, board: str | None = None) -> str:
+    """Record that ``scenario`` passed on a twin lab running ``firmware_dir`` (with ``overlay`` laid over it),
+    on board ``device_id`` of kind ``board`` when given.
 
     Returns the firmware hash.
     """
     digest = firmware_hash(firmware_dir, overlay)
     records = passing_records(state_dir, digest)
-    records.append({"scenario": scenario, "seed": seed, "broker": broker, "labtwin": __version__,
-                    "passed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    record: dict[str, Any] = {"scenario": scenario, "seed": seed, "broker": broker, "labtwin": __version__,
+                              "passed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if device_id is not None:
+        record.update(device_id=device_id, board=board)
+    records.append(record)
     path = _path(state_dir, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -51,13 +55,14 @@ def record_pass(state_dir: Path, firmware_dir: Path, scenario: str, seed: int, b
     return digest
 
 
-def require_validated(state_dir: Path, firmware_dir: Path) -> tuple[str, list[dict[str, Any]]]:
-    """The firmware's hash and its passing records.
+def require_validated(state_dir: Path, firmware_dir: Path, overlay: Path | None = None,
+                      ) -> tuple[str, list[dict[str, Any]]]:
+    """The firmware's hash (``overlay`` laid over ``firmware_dir``) and its passing records.
 
     Raises:
         ConfigError: no scenario has passed against this exact firmware.
     """
-    digest = firmware_hash(firmware_dir)
+    digest = firmware_hash(firmware_dir, overlay)
     records = passing_records(state_dir, digest)
     if not records:
         raise ConfigError(f"firmware {digest[:12]} (in {firmware_dir}) has no passing scenario record in "

@@ -6,9 +6,7 @@ Hypothesis state machines run under budgets, a fresh lab per example (`PROPERTY_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-
+from labtwin.scenarios.engine.experiment import Experiment, Report
 from labtwin.scenarios.engine.runner import Budget, PropertyScenario
 from labtwin.scenarios.experiments.environment import (
     ENVIRONMENT_FIRMWARE_DIR,
@@ -26,24 +24,6 @@ from labtwin.scenarios.properties.sensor import SensorProperty
 from labtwin.twin.parts.thermal import Cooler
 
 __all__ = ["DEFAULT_SCENARIO", "PROPERTY_SCENARIOS", "EXPERIMENTS", "Experiment"]
-
-Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A runnable experiment over a lab (a twin or a bench: it looks into the hardware only where the
-    lab offers it)."""
-
-    name: str
-    summary: str
-    run: Callable[[Lab, Report], Awaitable[None]]
-    needs_ot2: bool = False
-    """Whether the lab must include the OT-2 twin."""
-    needs_ot2_robot_api: bool = False
-    """Whether the lab must include the OT-2 robot API twin."""
-    lab_options: Mapping[str, object] = field(default_factory=dict)
-    """What the experiment asks of a twin lab beyond the OT-2s (TwinLab keywords: firmware, wiring)."""
 
 
 async def _sensor(lab: Lab, report: Report) -> None:

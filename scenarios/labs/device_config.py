@@ -7,6 +7,7 @@ either column when it is given the same broker, login, topic prefix and WiFi.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX
@@ -26,7 +27,8 @@ class BrokerTls:
 
 
 def device_config(*, device_id: str, board: str, broker: BrokerAddress, topic_prefix: str = DEFAULT_TOPIC_PREFIX,
-                  wifi: tuple[str, str] | None = None, tls: BrokerTls | None = None) -> dict[str, object]:
+                  wifi: tuple[str, str] | None = None, tls: BrokerTls | None = None,
+                  settings: Mapping[str, object] | None = None) -> dict[str, object]:
     """The ``device.json`` document for one board.
 
     Args:
@@ -38,6 +40,8 @@ def device_config(*, device_id: str, board: str, broker: BrokerAddress, topic_pr
         topic_prefix: the first topic segment.
         wifi: (SSID, password) of the network to join; None leaves WiFi untouched.
         tls: connect over TLS, verifying the broker with this CA.
+        settings: the board's own settings from the lab file (keys its firmware reads; labtwin's own
+            keys are refused where the settings are checked).
     """
     document: dict[str, object] = {"device_id": device_id, "board": board, "mqtt_host": broker.host,
                                    "mqtt_port": broker.port}
@@ -52,4 +56,5 @@ def device_config(*, device_id: str, board: str, broker: BrokerAddress, topic_pr
     document["topic_prefix"] = topic_prefix
     if wifi is not None:
         document["wifi_ssid"], document["wifi_password"] = wifi
+    document.update(settings or {})
     return document

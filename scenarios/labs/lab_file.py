@@ -1,27 +1,33 @@
-"""Lab config files (TOML): what a bench is made of and how to reach it.
+"""Lab files (TOML): one description of a lab for the twin and the bench (docs/lab-files.md).
 
-A bench file names the broker, the boards and the OT-2; secrets are never in it, only the names
-of the environment variables that hold them (docs/lab-config.md)::
+The file names the broker, the boards (their kind, firmware, device settings and wiring), the
+shared physical quantities parts are coupled through, the OT-2 and the lab's own scenarios. A twin
+lab is built from it (``mode = "twin"``, the default without a broker URL); a bench run uses the
+same file and ignores the twin-only parts (``mode = "bench"``, the default with ``[broker] url``;
+``--twin``/``--bench`` choose otherwise). Secrets are never in it, only the names of the
+environment variables that hold them::
 
     [broker]
-    url = "mqtt://192.168.1.10:1883"
-    username_env = "LABTWIN_BROKER_USERNAME"     # optional; these are the defaults
-    password_env = "LABTWIN_BROKER_PASSWORD"
+    url = "mqtt://192.168.1.10:1883"              # the bench's broker; a twin lab starts its own
+
+    [[quantities]]
+    name = "enclosure"
+    type = "thermal"
+    ambient_c = 24.0
 
     [[boards]]
-    id = "pico-w-lab-001"
-    kind = "pico_w"                   # or "esp32"
-    serial_port = "/dev/ttyACM0"      # optional: where labtwin flash finds it (or socket://HOST:PORT)
-    password_env = "LABTWIN_PICO_W_LAB_001_PASSWORD"  # optional: its own broker user (= id) and password
+    id = "env-1"
+    kind = "pico_w"
+    firmware = "firmware"                         # relative to the lab file (default: the stock firmware)
+    serial_port = "/dev/ttyACM0"
 
-    [ot2]                             # optional
-    task_server_url = "http://ot2.lab:8000"
-    task_server_token_env = "LABTWIN_OT2_TOKEN"
-    robot_api_url = "http://ot2.lab:31950"
+    [[boards.parts]]
+    type = "bme280"
+    i2c = { bus = 0, sda = 4, scl = 5 }
+    temperature_c = { shared = "enclosure" }
 
-    [wifi]                            # optional: written into flashed device configs
-    ssid_env = "LABTWIN_WIFI_SSID"
-    password_env = "LABTWIN_WIFI_PASSWORD"
+The schema is pydantic models (:class:`LabFile`); ``labtwin schema lab`` prints its JSON Schema, and
+every mistake is a ConfigError naming the key path and what is allowed.
 """
 
 from __future__ import annotations
@@ -29,41 +35,194 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.broker_url import PASSWORD_ENV, USERNAME_ENV, BrokerAddress, parse_broker_url
+from labtwin.twin.wiring.parts_library import PART_TYPES, PartSpec
+from labtwin.twin.wiring.quantities import SharedQuantitySpec
 
-__all__ = ["BOARD_KINDS", "BoardEntry", "LabConfig", "Ot2Entry", "board_password_env", "load_lab_config",
-           "parse_lab_config"]
+__all__ = ["BOARD_KINDS", "BoardEntry", "LabConfig", "LabFile", "Ot2Entry", "board_password_env", "lab_file_schema",
+           "load_lab_config", "parse_lab_config"]
 
 BOARD_KINDS = ("pico_w", "esp32")
 _SECRET_KEYS = re.compile(r"(password|token|secret|username|ssid)$")
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_TOPIC_PREFIX = re.compile(r"^[^+#\s]+$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+EnvName = Annotated[str, Field(pattern=_ENV_NAME, description="the name of an environment variable")]
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                                description="1-64 letters, digits, '.', '_' or '-'; the board's MQTT device id")]
+SettingValue = str | int | float | bool
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerTable(_Table):
+    """``[broker]``: the bench's broker, and which broker a twin lab starts."""
+
+    url: str | None = Field(None, description="mqtt://HOST:PORT of the bench's broker (never with credentials)")
+    twin: Literal["amqtt", "mosquitto"] = Field("amqtt", description="the broker a twin lab starts")
+    username_env: EnvName = USERNAME_ENV
+    password_env: EnvName = PASSWORD_ENV
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parse_broker_url(url, environ={})
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return url
+
+
+class BoardTable(_Table):
+    """``[[boards]]``: one board, its firmware, its device settings and what is wired to it."""
+
+    id: DeviceId
+    kind: Literal["pico_w", "esp32"] = "pico_w"
+    firmware: str | None = Field(None, description="the board's firmware directory, relative to the lab file "
+                                                   "(default: labtwin's stock firmware)")
+    firmware_overlay: str | None = Field(None, description="a directory laid over the firmware: its files added, "
+                                                           "those of the same path replaced")
+    mpy: bool | None = Field(None, description="boot and flash the firmware's mpy form (precompiled modules; "
+                                               "default: true on an esp32, whose heap needs it)")
+    serial_port: str | None = Field(None, description="bench: where `labtwin flash` finds it (or socket://HOST:PORT)")
+    password_env: EnvName | None = Field(None, description="bench: the variable holding the board's own broker "
+                                                           "password (its user name is its id)")
+    settings: dict[str, SettingValue] = Field(default_factory=dict,
+                                              description="extra device.json keys the firmware reads")
+    wiring: str | None = Field(None, description="twin: a Wokwi diagram.json whose parts are wired to the board")
+    parts: list[PartSpec] = Field(default_factory=list, description="twin: the parts wired to the board")
+
+
+class Ot2Table(_Table):
+    """``[ot2]``: the bench's OT-2 (URLs) and which OT-2 twins a twin lab starts."""
+
+    task_server_url: str | None = Field(None, pattern=r"^https?://[^/\s]+",
+                                        description="bench: the OT-2 task app, http://HOST:PORT")
+    task_server_token_env: EnvName | None = None
+    robot_api_url: str | None = Field(None, pattern=r"^https?://[^/\s]+",
+                                      description="bench: the robot's own HTTP API, http://HOST:31950")
+    task_app: bool | None = Field(None, description="twin: start the OT-2 task app twin (default: with "
+                                                    "task_server_url, or without any URL)")
+    robot_api: bool | None = Field(None, description="twin: start the robot API twin (default: with robot_api_url)")
+
+    @property
+    def starts_task_app(self) -> bool:
+        """Whether a twin lab starts the task app twin."""
+        if self.task_app is not None:
+            return self.task_app
+        return self.task_server_url is not None or (self.robot_api_url is None and not self.robot_api)
+
+    @property
+    def starts_robot_api(self) -> bool:
+        """Whether a twin lab starts the robot API twin."""
+        return self.robot_api if self.robot_api is not None else self.robot_api_url is not None
+
+    @model_validator(mode="after")
+    def _something(self) -> Ot2Table:
+        if self.task_server_url is None and self.robot_api_url is None and not (
+                self.starts_task_app or self.starts_robot_api):
+            raise ValueError("[ot2] needs task_server_url and/or robot_api_url, or task_app/robot_api = true")
+        return self
+
+
+class WifiTable(_Table):
+    """``[wifi]``: the network flashed boards join (written into their device config)."""
+
+    ssid_env: EnvName | None = None
+    password_env: EnvName | None = None
+
+
+class LabFile(_Table):
+    """A labtwin lab file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="labtwin lab file")
+
+    mode: Literal["twin", "bench"] | None = Field(
+        None, description="what `--lab FILE` runs on by default: twin (default without [broker] url) or bench")
+    topic_prefix: str = Field("ot2", pattern=r"^[^+#\s]+$", description="topics are {prefix}/{device_id}/...")
+    scenarios: list[str] = Field(default_factory=list,
+                                 description="the lab's scenario files or folders, relative to the lab file")
+    broker: BrokerTable = Field(default_factory=BrokerTable)  # type: ignore[arg-type]
+    quantities: list[SharedQuantitySpec] = Field(default_factory=list,
+                                                 description="shared physical quantities parts are coupled through")
+    boards: list[BoardTable] = Field(min_length=1)
+    ot2: Ot2Table | None = None
+    wifi: WifiTable | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LabFile:
+        ids = [board.id for board in self.boards]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"board id(s) {duplicates} appear more than once")
+        names = [q.name for q in self.quantities]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"quantity name(s) {duplicates} appear more than once")
+        if self.mode == "bench" and self.broker.url is None:
+            raise ValueError("mode = \"bench\" needs [broker] url (the bench's broker)")
+        return self
+
+
+def lab_file_schema() -> dict[str, Any]:
+    """The JSON Schema of a lab file (``labtwin schema lab``)."""
+    schema = LabFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+# --------------------------------------------------------------------------- the parsed lab
 
 
 @dataclass(frozen=True)
 class BoardEntry:
-    """One board on the bench."""
+    """One board of the lab, with its paths resolved against the lab file's folder."""
 
     id: str
     kind: str = "pico_w"
     serial_port: str | None = None
     password_env: str | None = None
     """The variable holding this board's own broker password (its user name is its id), if it has one."""
+    firmware_dir: Path | None = None
+    """Its firmware (None: labtwin's stock firmware)."""
+    firmware_overlay: Path | None = None
+    settings: Mapping[str, SettingValue] = field(default_factory=dict)
+    mpy: bool = False
+    """Boot (twin) and flash (bench) the firmware's mpy form."""
+    wiring: Path | None = None
+    """A Wokwi diagram.json to wire (twin only)."""
+    parts: tuple[Any, ...] = ()
+    """Its ``[[boards.parts]]`` as :data:`~labtwin.twin.wiring.parts_library.PartSpec` models (twin only)."""
+
+    @property
+    def twin_only(self) -> bool:
+        """Whether the entry wires parts (which only a twin lab has)."""
+        return bool(self.parts) or self.wiring is not None
 
 
 @dataclass(frozen=True)
 class Ot2Entry:
-    """How to reach the bench's OT-2: its task server and/or its own robot API."""
+    """How to reach the bench's OT-2, and which OT-2 twins a twin lab starts."""
 
     task_server_url: str | None = None
     task_server_token_env: str | None = None
     robot_api_url: str | None = None
+    task_app: bool = False
+    """A twin lab starts the OT-2 task app twin."""
+    robot_api: bool = False
+    """A twin lab starts the OT-2 robot API twin."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +230,7 @@ class LabConfig:
     """A parsed lab file. Secrets are resolved from the environment by the accessors, never stored."""
 
     source: str
-    broker_url: str
+    broker_url: str | None
     boards: tuple[BoardEntry, ...]
     username_env: str = USERNAME_ENV
     password_env: str = PASSWORD_ENV
@@ -79,6 +238,13 @@ class LabConfig:
     ot2: Ot2Entry | None = None
     wifi_ssid_env: str | None = None
     wifi_password_env: str | None = None
+    mode: str = "twin"
+    """What the file runs on unless told otherwise: ``twin`` or ``bench``."""
+    twin_broker: str = "amqtt"
+    base_dir: Path = Path(".")
+    """The lab file's folder: relative paths in it start here."""
+    quantities: tuple[SharedQuantitySpec, ...] = ()
+    scenarios: tuple[Path, ...] = ()
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 
     @property
@@ -97,9 +263,19 @@ class LabConfig:
                 return board
         raise ConfigError(f"{self.source}: no board {device_id!r}; boards: {', '.join(self.device_ids)}")
 
+    def bench_broker_url(self) -> str:
+        """The bench's broker URL.
+
+        Raises:
+            ConfigError: the file has none (a twin-only lab file).
+        """
+        if self.broker_url is None:
+            raise ConfigError(f"{self.source}: a bench needs [broker] url = \"mqtt://HOST:PORT\" (the bench's broker)")
+        return self.broker_url
+
     def broker_address(self) -> BrokerAddress:
-        """The broker with its credentials from the environment variables the file names."""
-        address = parse_broker_url(self.broker_url, environ={})
+        """The bench's broker with its credentials from the environment variables the file names."""
+        address = parse_broker_url(self.bench_broker_url(), environ={})
         return BrokerAddress(address.host, address.port, self.environ.get(self.username_env) or None,
                              self.environ.get(self.password_env) or None)
 
@@ -145,7 +321,7 @@ def board_password_env(device_id: str) -> str:
 
 
 def load_lab_config(path: Path, environ: Mapping[str, str] | None = None) -> LabConfig:
-    """Read and check a lab file.
+    """Read and check a lab file; its relative paths start at its folder.
 
     Raises:
         ConfigError: the file is missing, not TOML, or not a valid lab (the message names the key).
@@ -156,11 +332,12 @@ def load_lab_config(path: Path, environ: Mapping[str, str] | None = None) -> Lab
         raise ConfigError(f"cannot read lab file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"lab file {path} is not UTF-8 text") from None
-    return parse_lab_config(text, source=str(path), environ=environ)
+    return parse_lab_config(text, source=str(path), environ=environ, base_dir=path.resolve().parent)
 
 
-def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, str] | None = None) -> LabConfig:
-    """Parse lab TOML ``text``; ``source`` names it in errors.
+def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, str] | None = None,
+                     base_dir: Path | None = None) -> LabConfig:
+    """Parse lab TOML ``text``; ``source`` names it in errors, ``base_dir`` anchors its relative paths.
 
     Raises:
         ConfigError: not TOML, or not a valid lab.
@@ -169,110 +346,142 @@ def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}") from None
-    _check_keys(source, "", data, {"broker", "boards", "ot2", "wifi", "topic_prefix"})
-    broker = _table(source, data, "broker", required=True)
-    _check_keys(source, "broker", broker, {"url", "username_env", "password_env"})
-    url = _required_string(source, "broker.url", broker.get("url"))
-    parse_broker_url(url, environ={})  # validate the URL's shape now
-    boards_data = data.get("boards")
-    if not isinstance(boards_data, list) or not boards_data:
-        raise ConfigError(f"{source}: add at least one [[boards]] entry (id, kind)")
-    boards = tuple(_board(source, index, entry) for index, entry in enumerate(boards_data))
-    duplicates = sorted({b.id for b in boards if [x.id for x in boards].count(b.id) > 1})
-    if duplicates:
-        raise ConfigError(f"{source}: board id(s) {duplicates} appear more than once")
-    prefix = _required_string(source, "topic_prefix", data.get("topic_prefix", "ot2"))
-    if not _TOPIC_PREFIX.match(prefix):
-        raise ConfigError(f"{source}: topic_prefix {prefix!r} must not contain spaces, '+' or '#'")
-    ot2 = _ot2(source, _table(source, data, "ot2")) if "ot2" in data else None
-    wifi = _table(source, data, "wifi")
-    _check_keys(source, "wifi", wifi, {"ssid_env", "password_env"})
+    try:
+        lab = LabFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_problem(exc, data)}") from None
+    base = Path.cwd() if base_dir is None else base_dir
+    ot2 = None
+    if lab.ot2 is not None:
+        table = lab.ot2
+        ot2 = Ot2Entry(table.task_server_url, table.task_server_token_env, table.robot_api_url,
+                       task_app=table.starts_task_app, robot_api=table.starts_robot_api)
     return LabConfig(
-        source=source, broker_url=url, boards=boards,
-        username_env=_env_name(source, "broker.username_env", broker.get("username_env", USERNAME_ENV)),
-        password_env=_env_name(source, "broker.password_env", broker.get("password_env", PASSWORD_ENV)),
-        topic_prefix=prefix, ot2=ot2,
-        wifi_ssid_env=_env_name(source, "wifi.ssid_env", wifi["ssid_env"]) if "ssid_env" in wifi else None,
-        wifi_password_env=(_env_name(source, "wifi.password_env", wifi["password_env"])
-                           if "password_env" in wifi else None),
+        source=source, broker_url=lab.broker.url, boards=tuple(_board(board, base) for board in lab.boards),
+        username_env=lab.broker.username_env, password_env=lab.broker.password_env, topic_prefix=lab.topic_prefix,
+        ot2=ot2, wifi_ssid_env=lab.wifi.ssid_env if lab.wifi else None,
+        wifi_password_env=lab.wifi.password_env if lab.wifi else None,
+        mode=lab.mode or ("bench" if lab.broker.url is not None else "twin"), twin_broker=lab.broker.twin,
+        base_dir=base, quantities=tuple(lab.quantities), scenarios=tuple(base / path for path in lab.scenarios),
         environ=os.environ if environ is None else environ)
 
 
-def _board(source: str, index: int, entry: Any) -> BoardEntry:
-    where = f"boards[{index}]"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{source}: {where} must be a table with id and kind")
-    _check_keys(source, where, entry, {"id", "kind", "serial_port", "password_env"})
-    device_id = _required_string(source, f"{where}.id", entry.get("id"))
-    if not _DEVICE_ID.match(device_id):
-        raise ConfigError(f"{source}: {where}.id {device_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    kind = _required_string(source, f"{where}.kind", entry.get("kind", "pico_w"))
-    if kind not in BOARD_KINDS:
-        raise ConfigError(f"{source}: {where}.kind {kind!r} is not one of {', '.join(BOARD_KINDS)}")
-    password_env = None
-    if "password_env" in entry:
-        password_env = _env_name(source, f"{where}.password_env", entry["password_env"])
-    return BoardEntry(device_id, kind, _string(source, f"{where}.serial_port", entry.get("serial_port")), password_env)
+def _board(table: BoardTable, base: Path) -> BoardEntry:
+    def path(value: str | None) -> Path | None:
+        return None if value is None else base / value
+
+    mpy = table.mpy if table.mpy is not None else table.kind == "esp32"
+    return BoardEntry(table.id, table.kind, table.serial_port, table.password_env, path(table.firmware),
+                      path(table.firmware_overlay), dict(table.settings), mpy, path(table.wiring), tuple(table.parts))
 
 
-def _ot2(source: str, table: dict[str, Any]) -> Ot2Entry:
-    _check_keys(source, "ot2", table, {"task_server_url", "task_server_token_env", "robot_api_url"})
-    entry = Ot2Entry(
-        task_server_url=_url(source, "ot2.task_server_url", table.get("task_server_url")),
-        task_server_token_env=(_env_name(source, "ot2.task_server_token_env", table["task_server_token_env"])
-                               if "task_server_token_env" in table else None),
-        robot_api_url=_url(source, "ot2.robot_api_url", table.get("robot_api_url")))
-    if entry.task_server_url is None and entry.robot_api_url is None:
-        raise ConfigError(f"{source}: [ot2] needs task_server_url and/or robot_api_url")
-    return entry
+# --------------------------------------------------------------------------- errors, as a lab engineer reads them
 
 
-def _check_keys(source: str, where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            path = f"{where}.{key}" if where else key
-            if _SECRET_KEYS.search(key):
-                raise ConfigError(f"{source}: {path}: secrets do not belong in a lab file; put the value in "
-                                  f"an environment variable and name it with {key}_env")
-            raise ConfigError(f"{source}: unknown key {path!r}; allowed here: {', '.join(sorted(allowed))}")
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
-def _table(source: str, data: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{source}: missing [{key}] table")
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {key} must be a table ([{key}])")
-    return value
+def _first_problem(error: ValidationError, data: dict[str, Any]) -> str:
+    """The first problem pydantic found, with its key path and what is allowed there."""
+    problem = error.errors()[0]
+    loc = tuple(part for part in problem["loc"] if not _is_tag(part))
+    kind, message = problem["type"], problem["msg"].removeprefix("Value error, ")
+    where = _path(loc)
+    value = problem.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        if _SECRET_KEYS.search(key):
+            return (f"{where}: secrets do not belong in a lab file; put the value in an environment variable "
+                    f"and name it with {key}_env")
+        allowed = _allowed_keys(loc[:-1], data)
+        return f"unknown key {where!r}; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        if where == "boards":
+            return "add at least one [[boards]] entry (id, kind)"
+        return f"missing {where}"
+    if kind == "too_short" and where == "boards":
+        return "add at least one [[boards]] entry (id, kind)"
+    if kind == "literal_error":
+        expected = str(problem.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        if loc and loc[-1] == "address" and isinstance(value, int):  # I2C addresses read in hex
+            expected = ", ".join(f"0x{int(choice):02x}" for choice in expected.split(", "))
+            return f"{where} 0x{value:02x} is not one of {expected}"
+        return f"{where} {value!r} is not one of {expected}"
+    if "settings" in loc[:-1]:
+        return f"{where}: a device setting is a string, a number or true/false"
+    if kind in ("union_tag_invalid", "union_tag_not_found") and where.endswith("parts") or "parts[" in where:
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            tag = value.get("type") if isinstance(value, dict) else None
+            return (f"{where}.type {tag!r} is not a part type; the part types are: {', '.join(PART_TYPES)}"
+                    if tag is not None else f"{where} needs a type; the part types are: {', '.join(PART_TYPES)}")
+    if kind == "string_pattern_mismatch":
+        return f"{where} {value!r} {_PATTERN_HINTS.get(loc[-1] if loc else '', 'has the wrong form')}"
+    if not where:
+        return message
+    return f"{where}: {message}"
 
 
-def _string(source: str, path: str, value: Any) -> str | None:
-    """``value`` if it is a non-empty string, None if it is missing."""
-    if value is None:
-        return None
-    return _required_string(source, path, value)
+_PATTERN_HINTS: dict[int | str, str] = {
+    "id": "must be 1-64 letters, digits, '.', '_' or '-'",
+    "topic_prefix": "must not contain spaces, '+' or '#'",
+    "task_server_url": "must look like http://HOST:PORT",
+    "robot_api_url": "must look like http://HOST:PORT",
+    "name": "must start with a letter or '_' and hold only letters, digits, '_' or '-'",
+}
+for _env_key in ("username_env", "password_env", "ssid_env", "task_server_token_env"):
+    _PATTERN_HINTS[_env_key] = "must name an environment variable (like LABTWIN_BROKER_PASSWORD)"
 
 
-def _required_string(source: str, path: str, value: Any) -> str:
-    if value is None:
-        raise ConfigError(f"{source}: missing {path}")
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{source}: {path} must be a non-empty string")
-    return value
+def _is_tag(part: int | str) -> bool:
+    # pydantic puts a discriminated union's tag, or a union member's name, into the location.
+    return isinstance(part, str) and (part in PART_TYPES or part.endswith("Source") or part in ("float", "str"))
 
 
-def _env_name(source: str, path: str, value: Any) -> str:
-    name = _required_string(source, path, value)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ConfigError(f"{source}: {path} must name an environment variable (like LABTWIN_BROKER_PASSWORD), "
-                          f"got {name!r}")
-    return name
+def _allowed_keys(loc: tuple[int | str, ...], data: Any) -> list[str]:
+    """The keys the table at ``loc`` may have."""
+    annotation: Any = LabFile
+    value = data
+    for part in loc:
+        annotation = _step(annotation, part, value)  # a union member is picked by the parent's own keys
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int):
+            value = value[part]
+        else:
+            value = None
+    model = _model_of(annotation, value)
+    return sorted(model.model_fields) if model is not None else []
 
 
-def _url(source: str, path: str, value: Any) -> str | None:
-    url = _string(source, path, value)
-    if url is not None and not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError(f"{source}: {path} must look like http://HOST:PORT, got {url!r}")
-    return url
+def _step(annotation: Any, part: int | str, value: Any) -> Any:
+    model = _model_of(annotation, value)
+    if isinstance(part, str) and model is not None:
+        return model.model_fields[part].annotation
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is list or arg is list:
+            return typing.get_args(arg)[0]
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is Annotated:
+        return _model_of(typing.get_args(annotation)[0], value)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            model = _model_of(member, value)
+            if model is None:
+                continue
+            tag = model.model_fields.get("type")
+            if tag is None or not isinstance(value, dict):
+                return model
+            if value.get("type") in typing.get_args(tag.annotation):
+                return model
+    return None

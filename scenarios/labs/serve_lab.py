@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.broker_url import PASSWORD_ENV, USERNAME_ENV
 from labtwin.scenarios.labs.lab_file import board_password_env, load_lab_config
+from labtwin.scenarios.labs.lab_file_twin import twin_lab_options
 from labtwin.scenarios.labs.twin_lab import TwinLab
 
 __all__ = ["OT2_TOKEN_ENV", "WIFI_PASSWORD_ENV", "WIFI_SSID_ENV", "ServedLabFile", "bench_file_text",
@@ -53,16 +53,13 @@ def bench_file_text(broker_url: str, boards: Sequence[tuple[str, str, str | None
 
 def served_twin_lab(lab_file: Path | None, *, broker: str, seed: int, work_dir: Path | None, ot2: bool,
                     ot2_robot_api: bool) -> TwinLab:
-    """The twin lab to serve: the boards ``lab_file`` lists (default: one Pico W), each with a console."""
-    devices, kind = ["pico-w-lab-001"], "pico_w"
-    if lab_file is not None:
-        config = load_lab_config(lab_file)
-        kinds = {board.kind for board in config.boards}
-        if len(kinds) > 1:
-            raise ConfigError(f"{lab_file}: a twin lab simulates one board kind at a time; got {sorted(kinds)}")
-        devices, kind = config.device_ids, kinds.pop()
-    return TwinLab(devices=devices, board=kind, broker=broker, seed=seed, work_dir=work_dir, ot2=ot2,
-                   ot2_robot_api=ot2_robot_api, consoles=True)
+    """The twin lab to serve: the twin of ``lab_file`` (default: one Pico W), each board with a console."""
+    if lab_file is None:
+        return TwinLab(devices=["pico-w-lab-001"], broker=broker, seed=seed, work_dir=work_dir, ot2=ot2,
+                       ot2_robot_api=ot2_robot_api, consoles=True)
+    options = twin_lab_options(load_lab_config(lab_file), broker=broker, seed=seed, work_dir=work_dir,
+                               consoles=True)
+    return TwinLab(options.replace(ot2=ot2 or options.ot2, ot2_robot_api=ot2_robot_api or options.ot2_robot_api))
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ def write_served_lab_file(lab: TwinLab, path: Path) -> ServedLabFile:
         consoles[device_id] = console.url
     # Each board has its own broker user (its id) and password, as the ACL wants.
     users = lab.broker.users if lab.broker is not None and lab.broker.users else {}
-    boards = [(d, lab.profile.name, consoles[d], board_password_env(d) if d in users else None)
+    boards = [(d, lab.options.profile_of(d).name, consoles[d], board_password_env(d) if d in users else None)
               for d in lab.device_ids]
     text = bench_file_text(address.url, boards, topic_prefix=lab.topic_prefix, ot2_url=lab.ot2_url,
                            robot_api_url=lab.ot2_robot_api_url)

@@ -36,12 +36,13 @@ import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from typing_extensions import Unpack
 
 from labtwin.board_firmware import copy_firmware
 from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from labtwin.mpy_form import compile_firmware_or_fail
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.scenarios.engine.runner import LabFactory
 from labtwin.scenarios.labs.broker_url import BrokerAddress
@@ -62,6 +63,7 @@ from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
 if TYPE_CHECKING:
     from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+    from labtwin.twin.board.model import BoardModel
     from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer
 
 __all__ = ["OT2_ROBOT_API_CAPABILITY", "TWIN_CAPABILITIES", "TwinLab", "twin_lab_factory"]
@@ -137,6 +139,8 @@ class TwinLab:
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
         self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
+        self._firmware: dict[str, Path] = {}
+        self._wire_board: Callable[[str, BoardModel], None] | None = None
 
     # --- handles --------------------------------------------------------------------------
 
@@ -219,11 +223,8 @@ class TwinLab:
         else:
             self.work_dir = self.options.work_dir
             self.work_dir.mkdir(parents=True, exist_ok=True)
-        if self.options.firmware_overlay is not None:
-            # The boards boot (and the run validates) one directory: the overlay laid over the firmware.
-            self.firmware_dir = self.work_dir / "firmware"
-            shutil.rmtree(self.firmware_dir, ignore_errors=True)
-            copy_firmware(self.options.firmware_dir, self.firmware_dir, self.options.firmware_overlay)
+        await self._compose_firmware()
+        self._wire_board = self.options.lab_wiring() if self.options.lab_wiring is not None else None
         _ensure_open_files(len(self.device_ids))
         # The OT-2 twins are spawned first: their ~1 s of opentrons start-up overlaps the broker's and boards'.
         if self.options.ot2:
@@ -265,6 +266,43 @@ class TwinLab:
             await self._connect_ot2(stack, self._ot2_twin)
         if self._ot2_robot_api_twin is not None:
             await self._ot2_robot_api_twin.wait_ready()
+
+    async def _compose_firmware(self) -> None:
+        """Each board's firmware as one directory: an overlay laid over its firmware, compiled to its mpy
+        form where the board boots that; the composed directories live in the work dir."""
+        assert self.work_dir is not None
+        work_dir = self.work_dir
+        composed: dict[tuple[Path, Path | None, bool], Path] = {}
+
+        async def boot_dir(firmware: Path, overlay: Path | None, mpy: bool = False) -> Path:
+            if overlay is None and not mpy:
+                return firmware
+            key = (firmware, overlay, mpy)
+            if key not in composed:
+                target = work_dir / ("firmware" if not composed else f"firmware-{len(composed) + 1}")
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.rmtree(target.with_name(target.name + "-mpy"), ignore_errors=True)
+                source = firmware
+                if overlay is not None:
+                    copy_firmware(firmware, target, overlay)
+                    source = target
+                if mpy:
+                    source = await compile_firmware_or_fail(source, target.with_name(target.name + "-mpy"))
+                composed[key] = source
+            return composed[key]
+
+        # The boards boot, and the run validates, what they boot: the overlay laid over the firmware.
+        self.firmware_dir = await boot_dir(self.options.firmware_dir, self.options.firmware_overlay)
+        for device_id in self.device_ids:
+            setup = self.options.boards.get(device_id)
+            self._firmware[device_id] = await boot_dir(*self.options.firmware_of(device_id),
+                                                       mpy=setup is not None and setup.mpy)
+
+    def firmware_dir_of(self, device_id: str) -> Path:
+        """The firmware directory ``device_id`` boots (composed from an overlay when it has one)."""
+        if device_id not in self.device_ids:
+            raise ConfigError(f"no device {device_id!r} in this lab; devices: {self.device_ids}")
+        return self._firmware.get(device_id, self.options.firmware_of(device_id)[0])
 
     def _output_of(self, device_id: str) -> Callable[[str], None] | None:
         """The lab's on_output callback, bound to one device."""
@@ -326,8 +364,10 @@ class TwinLab:
             login = BrokerAddress(mqtt_host, mqtt_port, self.broker_address.username, self.broker_address.password)
         else:  # each board has its own user, confined to its own topics by the broker's ACL
             login = BrokerAddress(mqtt_host, mqtt_port, device_id, self._credentials[device_id])
-        return device_config(device_id=device_id, board=self.profile.name, broker=login,
-                             topic_prefix=self.topic_prefix, wifi=self.wifi_credentials)
+        setup = self.options.boards.get(device_id)
+        return device_config(device_id=device_id, board=self.options.profile_of(device_id).name, broker=login,
+                             topic_prefix=self.topic_prefix, wifi=self.wifi_credentials,
+                             settings=setup.settings if setup is not None else None)
 
     async def _start_device(self, stack: AsyncExitStack, device_id: str) -> None:
         assert self.work_dir is not None and self.broker_address is not None
@@ -343,8 +383,8 @@ class TwinLab:
             mqtt_host, mqtt_port = link.host, link.port
         board = SimulatedBoard(
             device_id=device_id,
-            profile=self.profile,
-            firmware_dir=self.firmware_dir,
+            profile=self.options.profile_of(device_id),
+            firmware_dir=self.firmware_dir_of(device_id),
             device_config=self._device_config(device_id, mqtt_host, mqtt_port),
             work_dir=self.work_dir / device_id,
             seed=self.seed + index,
@@ -355,7 +395,10 @@ class TwinLab:
             wifi_password=self._wifi_password,
             console=self.options.consoles,
         )
-        self.options.wiring(board.model)
+        if self._wire_board is not None:
+            self._wire_board(device_id, board.model)
+        else:
+            self.options.wiring(board.model)
         client = AsyncMQTTOrchestratorClient(
             self.broker_address.host, device_id, self.broker_address.port, timeout=self.timeout,
             topic_prefix=self.topic_prefix, username=self.broker_address.username,
@@ -390,11 +433,18 @@ def _capabilities(*, ot2_robot_api: bool) -> frozenset[Capability]:
     return (TWIN_CAPABILITIES | {OT2_ROBOT_API_CAPABILITY}) if ot2_robot_api else TWIN_CAPABILITIES
 
 
-def twin_lab_factory(options: TwinLabOptions | None = None, /, **overrides: Unpack[TwinLabKeywords]) -> LabFactory:
+BOARD_OPTIONS = frozenset({"devices", "board", "boards", "firmware_dir", "firmware_overlay", "wiring", "lab_wiring"})
+"""The options that say which boards a lab has and what runs on them (a lab file's to decide)."""
+
+
+def twin_lab_factory(options: TwinLabOptions | None = None, /, *, file_decides_boards: bool = False,
+                     **overrides: Unpack[TwinLabKeywords]) -> LabFactory:
     """Labs for scenario runs: a fresh TwinLab per example, the scenario's ``lab_options`` over these options.
 
     ``options`` and ``overrides`` combine as in TwinLab() and are checked now, before any run. The
-    factory offers OT2_ROBOT_API_CAPABILITY when they ask for ``ot2_robot_api=True``.
+    factory offers OT2_ROBOT_API_CAPABILITY when they ask for ``ot2_robot_api=True``. With
+    ``file_decides_boards`` (a lab built from a lab file) a scenario's options about the boards
+    (:data:`BOARD_OPTIONS`) are left out: the file's boards, firmware and parts are the lab.
     """
     if options is None:
         options = TwinLabOptions(**overrides)
@@ -403,15 +453,20 @@ def twin_lab_factory(options: TwinLabOptions | None = None, /, **overrides: Unpa
     base = options
 
     async def open_lab(scenario_options: Mapping[str, object]) -> TwinLab:
-        lab = TwinLab(base.replace(**twin_lab_keywords(scenario_options)))
+        wanted = twin_lab_keywords(scenario_options)
+        if file_decides_boards:
+            wanted = cast(TwinLabKeywords, {k: v for k, v in wanted.items() if k not in BOARD_OPTIONS})
+        lab = TwinLab(base.replace(**wanted))
         await lab.__aenter__()
         return lab
 
     async def close_lab(lab: Lab) -> None:
         await lab.__aexit__(None, None, None)
 
-    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), base.firmware_dir,
-                      base.firmware_overlay)
+    devices = base.devices
+    firmware = {base.firmware_of(device_id) for device_id in devices}
+    firmware_dir, overlay = firmware.pop() if len(firmware) == 1 else (None, None)  # the run record's one hash
+    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), firmware_dir, overlay)
 
 
 if TYPE_CHECKING:  # the declared interfaces, checked by mypy (tests/test_static_checks.py)

@@ -29,16 +29,46 @@ from labtwin.twin.board.profiles import BOARD_PROFILES, BoardProfile
 if TYPE_CHECKING:
     from labtwin.twin.board.model import BoardModel, Hazard
 
-__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "ORCHESTRATOR_USER", "TwinLabKeywords", "TwinLabOptions",
-           "twin_lab_keywords", "wire_default_bench"]
+__all__ = ["BENCH_SENSOR_VOLTS", "BENCH_SERVO_PIN", "ORCHESTRATOR_USER", "BoardSetup", "BoardWiring", "LabWiring",
+           "TwinLabKeywords", "TwinLabOptions", "twin_lab_keywords", "wire_default_bench"]
 
 ORCHESTRATOR_USER = "orchestrator"
 """The orchestrator's broker user in a lab that runs its own broker (so no device may be named so)."""
 MIN_HEAP_BYTES = 16_384
+RESERVED_SETTINGS = frozenset({"device_id", "board", "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_password",
+                               "mqtt_tls", "mqtt_ca", "mqtt_tls_hostname", "topic_prefix", "wifi_ssid",
+                               "wifi_password"})
+"""device.json keys labtwin writes itself (docs/device-config.md): a board's settings may not set them."""
 
 # What the default bench has wired to each board: three analog sensors and a servo.
 BENCH_SENSOR_VOLTS = {0: 1.10, 1: 2.05, 2: 0.65}  # ADC channel (GP26, GP27, GP28) -> volts
 BENCH_SERVO_PIN = 15
+
+
+BoardWiring = Callable[["BoardModel"], None]
+"""Wires parts to one board's model before it boots."""
+LabWiring = Callable[[], Callable[[str, "BoardModel"], None]]
+"""Called once per lab start (fresh shared quantities each time); wires each board by device id."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardSetup:
+    """What one board of a twin lab has of its own; unset fields take the lab's (``TwinLabOptions``).
+
+    Attributes:
+        board: its board profile (``pico_w``, ``esp32``): boards of several kinds in one lab.
+        firmware_dir: its firmware (must hold ``main.py``, or the overlay must).
+        firmware_overlay: a directory laid over its firmware.
+        settings: extra ``device.json`` keys its firmware reads (docs/device-config.md).
+        mpy: boot the firmware's mpy form (every module but main.py precompiled, as ``labtwin flash
+            --mpy`` writes it; what an ESP32's heap needs).
+    """
+
+    board: str | None = None
+    firmware_dir: Path | None = None
+    firmware_overlay: Path | None = None
+    settings: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    mpy: bool = False
 
 
 def wire_default_bench(model: BoardModel) -> None:
@@ -75,6 +105,9 @@ class TwinLabOptions:
         ot2_robot_api: also run the OT-2 robot API twin.
         ot2_robot_api_delay_speedup: how much faster the robot API twin runs protocol delays.
         consoles: give every board a serial console (for mpremote and ``labtwin flash``).
+        boards: per-device :class:`BoardSetup` (kind, firmware, settings) over the lab-wide ones.
+        lab_wiring: replaces ``wiring``: called at each lab start, returns a function wiring each board
+            by device id (a lab file's parts, with shared quantities fresh for every lab).
     """
 
     devices: Sequence[str] = ("pico-w-lab-001",)
@@ -98,6 +131,8 @@ class TwinLabOptions:
     ot2_robot_api: bool = False
     ot2_robot_api_delay_speedup: float = 100.0
     consoles: bool = False
+    boards: Mapping[str, BoardSetup] = dataclasses.field(default_factory=dict)
+    lab_wiring: LabWiring | None = None
 
     def __post_init__(self) -> None:
         devices = tuple(self.devices)
@@ -123,7 +158,20 @@ class TwinLabOptions:
             raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {self.ot2_robot_api_delay_speedup!r}")
         if self.heap_bytes is not None and self.heap_bytes < MIN_HEAP_BYTES:
             raise ConfigError(f"heap_bytes={self.heap_bytes} is too small for any MicroPython firmware")
+        for device_id, setup in self.boards.items():
+            if device_id not in devices:
+                raise ConfigError(f"boards: {device_id!r} is not one of the devices {list(devices)}")
+            if setup.board is not None and setup.board not in BOARD_PROFILES:
+                raise ConfigError(f"board {device_id!r}: unknown board {setup.board!r}; known boards: "
+                                  f"{', '.join(sorted(BOARD_PROFILES))}")
+            if setup.firmware_dir is not None or setup.firmware_overlay is not None:
+                firmware_sources(*self.firmware_of(device_id))
+            reserved = sorted(set(setup.settings) & RESERVED_SETTINGS)
+            if reserved:
+                raise ConfigError(f"board {device_id!r}: settings {reserved} are set by labtwin from the lab "
+                                  "(broker, login, WiFi, topics); the settings are the firmware's own keys")
         object.__setattr__(self, "devices", devices)  # frozen: a caller's list cannot change the lab
+        object.__setattr__(self, "boards", dict(self.boards))
 
     @property
     def profile(self) -> BoardProfile:
@@ -133,6 +181,22 @@ class TwinLabOptions:
             return profile
         # What-if runs: the same board with less (or more) RAM for MicroPython.
         return dataclasses.replace(profile, heap_bytes=self.heap_bytes)
+
+    def profile_of(self, device_id: str) -> BoardProfile:
+        """The board profile of ``device_id`` (its own kind, or the lab's), with ``heap_bytes`` applied."""
+        setup = self.boards.get(device_id)
+        if setup is None or setup.board is None:
+            return self.profile
+        profile = BOARD_PROFILES[setup.board]
+        return profile if self.heap_bytes is None else dataclasses.replace(profile, heap_bytes=self.heap_bytes)
+
+    def firmware_of(self, device_id: str) -> tuple[Path, Path | None]:
+        """(firmware directory, overlay or None) ``device_id`` boots."""
+        setup = self.boards.get(device_id, BoardSetup())
+        firmware = setup.firmware_dir if setup.firmware_dir is not None else self.firmware_dir
+        overlay = setup.firmware_overlay if setup.firmware_dir is not None or setup.firmware_overlay is not None \
+            else self.firmware_overlay
+        return firmware, overlay
 
     def replace(self, **changes: Unpack[TwinLabKeywords]) -> TwinLabOptions:
         """A copy with ``changes`` applied, checked like a new one."""
@@ -163,6 +227,8 @@ class TwinLabKeywords(TypedDict, total=False):
     ot2_robot_api: bool
     ot2_robot_api_delay_speedup: float
     consoles: bool
+    boards: Mapping[str, BoardSetup]
+    lab_wiring: LabWiring | None
 
 
 OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TwinLabOptions))

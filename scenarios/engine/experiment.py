@@ -1,0 +1,55 @@
+"""Experiment: a scenario run once, step by step, over a lab (``labtwin run NAME``).
+
+An experiment is an async function taking a lab and a report callback; ``@experiment`` makes one::
+
+    @experiment(summary="Switch the LED and read the BME280", needs_ot2=False)
+    async def led_and_bme280(lab, report):
+        client = lab.client(lab.device_ids[0])
+        report(str(await client.execute_task("read_bme280")))
+
+Its name is the function's, with ``_`` as ``-`` (``led-and-bme280``), unless ``name`` is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from labtwin.scenarios.labs.lab import Lab
+
+__all__ = ["Experiment", "ExperimentRun", "Report", "experiment"]
+
+Report = Callable[[str], None]
+"""Where an experiment's lines go (the terminal, a log)."""
+ExperimentRun = Callable[[Lab, Report], Awaitable[None]]
+"""What an experiment does: an async function of the lab and a report callback."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A runnable experiment over a lab (a twin or a bench: it looks into the hardware only where the
+    lab offers it)."""
+
+    name: str
+    summary: str
+    run: ExperimentRun
+    needs_ot2: bool = False
+    """Whether the lab must include the OT-2 (its task app)."""
+    needs_ot2_robot_api: bool = False
+    """Whether the lab must include the OT-2 robot API twin."""
+    lab_options: Mapping[str, object] = field(default_factory=dict)
+    """What the experiment asks of a twin lab beyond the OT-2s (TwinLab keywords: firmware, wiring).
+    A lab built from a lab file is what the file says, and ignores them."""
+
+
+def experiment(name: str | None = None, *, summary: str | None = None, needs_ot2: bool = False,
+               needs_ot2_robot_api: bool = False) -> Callable[[ExperimentRun], Experiment]:
+    """Make an async function ``(lab, report)`` an :class:`Experiment` (its docstring's first line is the
+    summary unless ``summary`` is given)."""
+
+    def make(run: ExperimentRun) -> Experiment:
+        doc = (getattr(run, "__doc__", None) or "").strip().split("\n")[0]
+        return Experiment(name or getattr(run, "__name__", "experiment").replace("_", "-"), summary or doc, run,
+                          needs_ot2=needs_ot2, needs_ot2_robot_api=needs_ot2_robot_api)
+
+    return make
