@@ -122,3 +122,32 @@ def test_mpy_flash_replaces_module_sources_with_bytecode(bench_env: ServedLab, t
     assert {"main.py", "device_service.mpy", "mqtt_client.mpy"} <= on_board
     assert not {"device_service.py", "mqtt_client.py"} & on_board  # a .py would shadow its .mpy
     assert retained_firmware(bench_env) == "0.1.0-mpy"
+
+
+def test_flash_with_the_lab_file_takes_the_boards_firmware_overlay_and_port_from_its_entry(
+        bench_env: ServedLab, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # The lab's file: the served bench (broker, serial_port) plus the board's own firmware overlay.
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    version = (STOCK_FIRMWARE_DIR / "firmware_version.py").read_text()
+    (overlay / "firmware_version.py").write_text(re.sub(r'VERSION = "[^"]*"', 'VERSION = "0.1.0-lab-overlay"',
+                                                        version))
+    (overlay / "lab_notes.txt").write_text("a data file the lab keeps on the board\n")
+    text = bench_env.bench.read_text().replace(f'id = "{DEVICE}"', f'id = "{DEVICE}"\nfirmware_overlay = '
+                                                                   f'"{overlay}"', 1)
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(text)
+    state = tmp_path / "state"
+    argv = ["flash", "--device-id", DEVICE, "--lab", str(lab_file), "--state-dir", str(state)]
+    # Not validated yet: refused, naming the hash of the overlay laid over the stock firmware.
+    assert main(argv) == 1
+    assert "has no passing scenario record" in capsys.readouterr().err
+    # A scenario on the file's twin validates this board's firmware; then it is flashed.
+    assert main(["run", "sensor", "--lab", str(lab_file), "--twin", "--state-dir", str(state)]) == 0
+    assert f"validated by 'sensor' on {DEVICE}" in capsys.readouterr().out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"flashed pico-w-lab-001: firmware 0\.1\.0-lab-overlay .* online", out), out
+    flash_dir = bench_env.lab_dir / DEVICE / f"{DEVICE}.flash"
+    assert (flash_dir / "lab_notes.txt").read_text() == "a data file the lab keeps on the board\n"
+    assert retained_firmware(bench_env) == "0.1.0-lab-overlay"
