@@ -30,8 +30,12 @@ def _folders_with_python_files() -> set[str]:
 
 def test_every_folder_of_python_files_is_listed_in_pyproject():
     # A folder that is not listed works in the checkout and is missing from the wheel (or, for the
-    # firmware's and the shims' folders, setuptools warns that it would be).
-    assert set(SETUPTOOLS["packages"]) == _folders_with_python_files()
+    # firmware's and the shims' folders, setuptools warns that it would be). A listed folder without
+    # Python files must ship data (package-data), or it is a stale entry.
+    listed = set(SETUPTOOLS["packages"])
+    data_only = listed - _folders_with_python_files()
+    assert listed >= _folders_with_python_files()
+    assert data_only <= set(SETUPTOOLS["package-data"]), data_only
 
 
 def test_only_the_labtwin_namespace_is_installed():
@@ -59,6 +63,7 @@ def test_wheel_holds_one_top_level_name_and_the_board_firmware_as_data(wheel: zi
         assert f"labtwin/firmware/{relative.as_posix()}" in names
     for relative in firmware_files(ENVIRONMENT_FIRMWARE_DIR):  # `labtwin run environment` works from a wheel
         assert f"labtwin/examples/environment/firmware/{relative.as_posix()}" in names
+    assert "labtwin/examples/environment/lab.toml" in names
     assert {"labtwin/twin/board/shims/machine.py", "labtwin/twin/board/shims/network.py"} <= set(names)
     assert {"labtwin/ot2_app/__main__.py", "labtwin/cli/main.py", "labtwin/__main__.py",
             "labtwin/py.typed"} <= set(names)

@@ -135,6 +135,8 @@ def run_run(args: argparse.Namespace) -> int:
         raise ConfigError("--twin and --bench choose between the two sides of a lab file: give --lab LAB.toml")
     config = load_lab_config(args.lab) if args.lab is not None else None
     scenario = _find(args, config)
+    if config is None and isinstance(scenario, Experiment) and scenario.lab_file is not None:
+        config = load_lab_config(scenario.lab_file)  # an example's own lab: its twin
     on_bench = config is not None and (args.bench or (config.mode == "bench" and not args.twin))
     if on_bench and args.broker is not None:
         raise ConfigError("--broker chooses a twin lab's broker; a bench's is the lab file's [broker] url")

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 from labtwin.scenarios.engine.experiment import Experiment, Report
 from labtwin.scenarios.engine.runner import Budget, PropertyScenario
-from labtwin.scenarios.experiments.environment import (
-    ENVIRONMENT_FIRMWARE_DIR,
-    run_environment_experiment,
-    wire_environment_bench,
-)
+from labtwin.scenarios.experiments.environment import ENVIRONMENT_LAB_FILE, run_environment_experiment
 from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
 from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
@@ -82,8 +78,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                            "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
         Experiment("environment", "The seed's environmental monitoring: the OT-2 mixes, a Pico W reads a BME280, a "
                                 "DS18B20 and an HX711 load cell, a cooler runs until the enclosure is below 25 °C, "
-                                "a pump doses the vessel (examples/environment).", _environment, needs_ot2=True,
-                   lab_options={"firmware_overlay": ENVIRONMENT_FIRMWARE_DIR, "wiring": wire_environment_bench}),
+                                "a pump doses the vessel (examples/environment/lab.toml).", _environment,
+                   needs_ot2=True, lab_file=ENVIRONMENT_LAB_FILE),
         Experiment("robot-api", "A protocol run through the OT-2's own HTTP API, then a tip-pickup failure, the "
                               "door opening mid-run and a 503, on the robot API twin.", _robot_api,
                  needs_ot2_robot_api=True),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from labtwin.scenarios.labs.lab import Lab
 
@@ -38,8 +39,10 @@ class Experiment:
     needs_ot2_robot_api: bool = False
     """Whether the lab must include the OT-2 robot API twin."""
     lab_options: Mapping[str, object] = field(default_factory=dict)
-    """What the experiment asks of a twin lab beyond the OT-2s (TwinLab keywords: firmware, wiring).
+    """What the experiment asks of labtwin's default twin lab beyond the OT-2s (TwinLab keywords).
     A lab built from a lab file is what the file says, and ignores them."""
+    lab_file: Path | None = None
+    """The lab file it runs on when none is given (an example lab's own): its twin, unless ``--lab``."""
 
 
 def experiment(name: str | None = None, *, summary: str | None = None, needs_ot2: bool = False,

@@ -3,8 +3,9 @@
 the temperature falls below it, then a pump doses the vessel on the load cell.
 
 The experiment is written only against the task-client interface, so it runs unchanged on a bench
-wired like :func:`wire_environment_bench`. The board firmware is the example lab's
-(examples/environment/firmware: its own tasks and drivers) laid over the stock framework.
+wired as the example's lab file says (examples/environment/lab.toml, which ``labtwin run
+environment`` runs on). The board firmware is the example lab's (examples/environment/firmware: its
+own tasks and drivers) laid over the stock framework.
 """
 
 from __future__ import annotations
@@ -17,53 +18,13 @@ from typing import Any
 from labtwin.board_firmware import packaged_dir
 from labtwin.errors import ExperimentFailed
 from labtwin.orchestrator.task_client import AsyncTaskClient
-from labtwin.scenarios.labs.twin_lab_options import wire_default_bench
-from labtwin.twin.board.model import BoardModel
-from labtwin.twin.parts.bme280 import Bme280
-from labtwin.twin.parts.ds18b20 import Ds18b20
-from labtwin.twin.parts.hx711 import Hx711
-from labtwin.twin.parts.pump import Pump, Vessel
-from labtwin.twin.parts.quantity import RandomWalk
-from labtwin.twin.parts.thermal import Cooler, ThermalMass
 
-__all__ = ["ENVIRONMENT_FIRMWARE_DIR", "EnvironmentReport", "run_environment_experiment", "wire_environment_bench"]
+__all__ = ["ENVIRONMENT_FIRMWARE_DIR", "ENVIRONMENT_LAB_FILE", "EnvironmentReport", "run_environment_experiment"]
 
 ENVIRONMENT_FIRMWARE_DIR = packaged_dir("labtwin.examples.environment.firmware", "examples/environment/firmware")
 """The example lab's firmware overlay: main.py, environment_tasks.py and lib/ (bme280, hx711)."""
-
-# The example's wiring, as its firmware (environment_tasks.py) expects it.
-I2C_SDA, I2C_SCL, BME280_ADDRESS = 4, 5, 0x76
-ONEWIRE_PIN = 22
-HX711_DOUT, HX711_SCK = 16, 17
-PUMP_PIN, COOLER_PIN = 18, 19
-# The enclosure starts warm; the cooler is a strong Peltier so the demo shows the fall in seconds.
-ENCLOSURE_START_C = 26.0
-COOLER_C_PER_S = 0.25
-PUMP_FLOW_ML_S = 2.0
-LOAD_CELL_COUNTS_PER_GRAM = 420.0
-VESSEL_TARE_G = 85.0
-
-
-def wire_environment_bench(model: BoardModel) -> None:
-    """Wire the example's enclosure to a Pico W model (also the default bench: the stock tasks still work).
-
-    One :class:`ThermalMass` is the enclosure: the BME280 and the DS18B20 read it and the cooler moves
-    it. One :class:`Vessel` sits on the HX711's load cell and the pump fills it.
-    """
-    wire_default_bench(model)
-    seed = int.from_bytes(model.unique_id[:4], "big")
-    enclosure = ThermalMass(ENCLOSURE_START_C, time_constant_s=600.0, name="enclosure", trace=model.trace)
-    model.attach_i2c(Bme280(BME280_ADDRESS, temperature=enclosure, pressure=101_325.0,
-                            humidity=RandomWalk(45.0, sigma=0.05, seed=seed, low=0.0, high=100.0), seed=seed,
-                            trace=model.trace), sda=I2C_SDA, scl=I2C_SCL)
-    model.attach_onewire(Ds18b20(enclosure, trace=model.trace), pin=ONEWIRE_PIN)
-    vessel = Vessel("vessel", VESSEL_TARE_G)
-    # Each twin pin edge is a host round trip (~0.1 ms), longer than the chip's 60 us power-down
-    # threshold, which a real board's bit-banging never reaches: power-down is left off.
-    model.attach_gpio_part(Hx711(HX711_SCK, HX711_DOUT, weight=vessel, counts_per_gram=LOAD_CELL_COUNTS_PER_GRAM,
-                                 seed=seed, power_down_s=None, trace=model.trace))
-    model.attach_gpio_part(Pump(PUMP_PIN, vessel, flow_ml_s=PUMP_FLOW_ML_S, trace=model.trace))
-    model.attach_gpio_part(Cooler(COOLER_PIN, enclosure, cooling_c_per_s=COOLER_C_PER_S))
+ENVIRONMENT_LAB_FILE = ENVIRONMENT_FIRMWARE_DIR.parent / "lab.toml"
+"""The example lab: its board, the firmware overlay, the parts and the quantities that couple them."""
 
 
 @dataclass

@@ -15,11 +15,12 @@ from labtwin.cli.main import main
 from labtwin.errors import ExperimentFailed, TaskError
 from labtwin.scenarios.experiments.environment import (
     ENVIRONMENT_FIRMWARE_DIR,
+    ENVIRONMENT_LAB_FILE,
     run_environment_experiment,
-    wire_environment_bench,
 )
+from labtwin.scenarios.labs.lab_file import load_lab_config
+from labtwin.scenarios.labs.lab_file_twin import twin_lab_options
 from labtwin.scenarios.labs.twin_lab import TwinLab
-from labtwin.twin.board.model import BoardModel
 from labtwin.twin.parts.pump import Pump
 from labtwin.twin.parts.thermal import Cooler
 
@@ -62,14 +63,14 @@ def test_the_example_firmware_is_an_overlay_the_stock_firmware_does_not_carry() 
     assert firmware_hash(STOCK_FIRMWARE_DIR, ENVIRONMENT_FIRMWARE_DIR) != firmware_hash(STOCK_FIRMWARE_DIR)
 
 
-def _wire_with_a_dead_cooler(model: BoardModel) -> None:
-    wire_environment_bench(model)
-    model.part(Cooler).drive_c_per_s = 0.0  # its Peltier element has failed: the relay clicks, nothing cools
+def _example_lab(tmp_path: Path, *, ot2: bool = True) -> TwinLab:
+    return TwinLab(twin_lab_options(load_lab_config(ENVIRONMENT_LAB_FILE), work_dir=tmp_path / "lab", ot2=ot2))
 
 
 async def test_the_experiment_fails_when_the_cooler_does_not_cool(tmp_path: Path) -> None:
-    async with TwinLab(work_dir=tmp_path / "lab", ot2=True, firmware_overlay=ENVIRONMENT_FIRMWARE_DIR,
-                       wiring=_wire_with_a_dead_cooler) as lab:
+    async with _example_lab(tmp_path) as lab:
+        # Its Peltier element has failed: the relay clicks, nothing cools.
+        lab.board(lab.device_ids[0]).model.part(Cooler).drive_c_per_s = 0.0
         with pytest.raises(ExperimentFailed, match=r"the cooler ran 3 s and the air stayed at 26\.\d\d °C"):
             await run_environment_experiment(lab.ot2_client(), lab.client(lab.device_ids[0]), cool_timeout_s=3.0,
                                              report=lambda _: None)
@@ -77,8 +78,7 @@ async def test_the_experiment_fails_when_the_cooler_does_not_cool(tmp_path: Path
 
 
 async def test_a_stalled_pump_leaves_the_weight_unchanged_and_a_bad_volume_is_refused(tmp_path: Path) -> None:
-    async with TwinLab(work_dir=tmp_path / "lab", firmware_overlay=ENVIRONMENT_FIRMWARE_DIR,
-                       wiring=wire_environment_bench) as lab:
+    async with _example_lab(tmp_path, ot2=False) as lab:
         device_id = lab.device_ids[0]
         client = lab.client(device_id)
         with pytest.raises(TaskError, match="volume_ml must be above 0 and at most 50"):
