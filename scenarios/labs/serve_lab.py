@@ -9,9 +9,10 @@ a separate ``.env`` file readable only by its owner, never to the terminal.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,10 @@ WIFI_PASSWORD_ENV = "LABTWIN_WIFI_PASSWORD"
 
 
 def bench_file_text(broker_url: str, boards: Sequence[tuple[str, str, str | None, str | None]], *, topic_prefix: str,
-                    ot2_url: str | None = None, robot_api_url: str | None = None) -> str:
-    """A lab file (TOML) for a lab at ``broker_url`` with ``boards`` (id, kind, console URL, password_env)."""
+                    ot2_url: str | None = None, robot_api_url: str | None = None,
+                    firmware: Mapping[str, Sequence[str]] | None = None) -> str:
+    """A lab file (TOML) for a lab at ``broker_url`` with ``boards`` (id, kind, console URL, password_env);
+    ``firmware`` gives a board's firmware lines (its lab file's ``firmware``, overlay and form)."""
     lines = ["# Written by labtwin serve lab: a bench file reaching a twin lab.",
              "# Secrets are in the .env file next to it (source it before labtwin run --lab).",
              f'topic_prefix = "{topic_prefix}"', "", "[broker]", f'url = "{broker_url}"',
@@ -42,6 +45,7 @@ def bench_file_text(broker_url: str, boards: Sequence[tuple[str, str, str | None
             lines.append(f'serial_port = "{console}"')
         if password_env is not None:
             lines.append(f'password_env = "{password_env}"')
+        lines += (firmware or {}).get(device_id, [])
     if ot2_url is not None or robot_api_url is not None:
         lines += ["", "[ot2]"]
         if ot2_url is not None:
@@ -86,7 +90,7 @@ def write_served_lab_file(lab: TwinLab, path: Path) -> ServedLabFile:
     boards = [(d, lab.options.profile_of(d).name, consoles[d], board_password_env(d) if d in users else None)
               for d in lab.device_ids]
     text = bench_file_text(address.url, boards, topic_prefix=lab.topic_prefix, ot2_url=lab.ot2_url,
-                           robot_api_url=lab.ot2_robot_api_url)
+                           robot_api_url=lab.ot2_robot_api_url, firmware=_firmware_lines(lab))
     ssid, wifi_password = lab.wifi_credentials
     secrets = {USERNAME_ENV: address.username, PASSWORD_ENV: address.password,
                WIFI_SSID_ENV: ssid, WIFI_PASSWORD_ENV: wifi_password}
@@ -99,6 +103,19 @@ def write_served_lab_file(lab: TwinLab, path: Path) -> ServedLabFile:
     _write_private(secrets_path, "".join(f"export {name}={shlex.quote(value)}\n"
                                          for name, value in secrets.items() if value))
     return ServedLabFile(text, path, secrets_path, consoles)
+
+
+def _firmware_lines(lab: TwinLab) -> dict[str, list[str]]:
+    """Each board's firmware as its lab file named it (so `labtwin flash --lab` takes the same)."""
+    lines: dict[str, list[str]] = {}
+    for device_id, setup in lab.options.boards.items():
+        firmware, overlay = lab.options.firmware_of(device_id)
+        entry = [f"firmware = {json.dumps(str(firmware))}"]
+        if overlay is not None:
+            entry.append(f"firmware_overlay = {json.dumps(str(overlay))}")
+        entry.append(f"mpy = {'true' if setup.mpy else 'false'}")
+        lines[device_id] = entry
+    return lines
 
 
 def _write_private(path: Path, text: str) -> None:
