@@ -63,7 +63,7 @@ SettingValue = str | int | float | bool
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BrokerTable(_Table):
@@ -147,7 +147,7 @@ class WifiTable(_Table):
 class LabFile(_Table):
     """A labtwin lab file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="labtwin lab file")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="labtwin lab file")
 
     mode: Literal["twin", "bench"] | None = Field(
         None, description="what `--lab FILE` runs on by default: twin (default without [broker] url) or bench")
@@ -413,11 +413,11 @@ def _first_problem(error: ValidationError, data: dict[str, Any]) -> str:
         return f"{where} {value!r} is not one of {expected}"
     if "settings" in loc[:-1]:
         return f"{where}: a device setting is a string, a number or true/false"
-    if kind in ("union_tag_invalid", "union_tag_not_found") and where.endswith("parts") or "parts[" in where:
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            tag = value.get("type") if isinstance(value, dict) else None
-            return (f"{where}.type {tag!r} is not a part type; the part types are: {', '.join(PART_TYPES)}"
-                    if tag is not None else f"{where} needs a type; the part types are: {', '.join(PART_TYPES)}")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # the only tagged union: a part's type
+        tag = value.get("type") if isinstance(value, dict) else None
+        if tag is None:
+            return f"{where} needs a type; the part types are: {', '.join(PART_TYPES)}"
+        return f"{where}.type {tag!r} is not a part type; the part types are: {', '.join(PART_TYPES)}"
     if kind == "string_pattern_mismatch":
         return f"{where} {value!r} {_PATTERN_HINTS.get(loc[-1] if loc else '', 'has the wrong form')}"
     if not where:

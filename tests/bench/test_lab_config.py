@@ -81,11 +81,49 @@ def test_missing_environment_secrets_are_clear_errors():
     ('[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n[ot2]\ntask_app = false\n', "[ot2] needs"),
     ('topic_prefix = "lab/#"\n[broker]\nurl = "mqtt://h:1883"\n[[boards]]\nid = "a"\n', "topic_prefix"),
     ("[broker\n", "not valid TOML"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "bme281"\n',
+     "boards[0].parts[0].type 'bme281' is not a part type; the part types are: bme280, sht4x"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "bme280"\ni2c = { sda = 4, scl = 5 }\ncolour = 1\n',
+     "unknown key 'boards[0].parts[0].colour'; allowed here: address, humidity_pct, i2c, name, noise, pressure_hpa"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "bme280"\ni2c = { sda = 4, scl = 5, sdx = 3 }\n',
+     "unknown key 'boards[0].parts[0].i2c.sdx'; allowed here: bus, scl, sda"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "bme280"\ni2c = { sda = 4, scl = 5 }\naddress = 0x55\n',
+     "boards[0].parts[0].address 0x55 is not one of 0x76, 0x77"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "ds18b20"\npin = 3\ntemperature_c = "os.getcwd()"\n',
+     "boards[0].parts[0].temperature_c: formula 'os.getcwd()': 'os.getcwd()' is not allowed"),
+    ('[[boards]]\nid = "a"\n[[boards.parts]]\ntype = "ds18b20"\n', "missing boards[0].parts[0].pin"),
+    ('[[quantities]]\nname = "q"\ntype = "thermal"\n[[quantities]]\nname = "q"\ntype = "vessel"\n'
+     '[[boards]]\nid = "a"\n', "quantity name(s) ['q'] appear more than once"),
+    ('[[boards]]\nid = "a"\nsettings = { x = [1] }\n', "boards[0].settings.x: a device setting is a string"),
+    ('[[boards]]\nid = "a"\nkind = "esp32"\nmpy = "yes"\n', "boards[0].mpy"),
 ])
 def test_invalid_lab_files_name_the_problem(text: str, fragment: str):
     with pytest.raises(ConfigError) as error:
         parse_lab_config(text, source="bench.toml", environ={})
     assert fragment in str(error.value)
+
+
+def test_a_file_is_a_twin_lab_unless_it_names_a_bench_broker_or_says_bench(tmp_path: Path):
+    twin = parse_lab_config('[[boards]]\nid = "a"\n', source="lab.toml", environ={}, base_dir=tmp_path)
+    assert (twin.mode, twin.broker_url, twin.twin_broker) == ("twin", None, "amqtt")
+    with pytest.raises(ConfigError, match=r'lab.toml: a bench needs \[broker\] url = "mqtt://HOST:PORT"'):
+        twin.broker_address()
+    bench = parse_lab_config(BENCH, source="bench.toml", environ={})
+    assert bench.mode == "bench"
+    forced = parse_lab_config('mode = "twin"\n' + BENCH, source="bench.toml", environ={})
+    assert forced.mode == "twin" and forced.broker_url == "mqtt://192.168.1.10:1884"
+
+
+def test_relative_paths_start_at_the_lab_files_folder(tmp_path: Path):
+    (tmp_path / "lab.toml").write_text('scenarios = ["scenarios"]\n[[boards]]\nid = "a"\nfirmware = "fw"\n'
+                                       'firmware_overlay = "extra"\nwiring = "d.json"\n[[boards]]\nid = "b"\n'
+                                       'kind = "esp32"\n')
+    config = load_lab_config(tmp_path / "lab.toml")
+    a, b = config.boards
+    assert (a.firmware_dir, a.firmware_overlay, a.wiring) == (tmp_path / "fw", tmp_path / "extra", tmp_path / "d.json")
+    assert config.scenarios == (tmp_path / "scenarios",)
+    assert (a.mpy, b.mpy) == (False, True)  # an ESP32 boots and is flashed in the mpy form unless told otherwise
+    assert b.firmware_dir is None  # the stock firmware
 
 
 def test_unreadable_lab_files_are_clear_errors(tmp_path: Path):

@@ -67,14 +67,14 @@ class PartContext:
 class I2cPins(BaseModel):
     """Where an I2C part is wired: the bus is identified by its pins."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     bus: int | None = Field(None, ge=0, le=1, description="the hardware I2C id the firmware uses (documentation)")
     sda: Pin
     scl: Pin
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str | None = Field(None, description="label in traces and reports (default: its address or pin)")
 
     def attach(self, model: BoardModel, context: PartContext) -> object:
@@ -235,7 +235,7 @@ class Hx711Part(_Part):
 class Press(BaseModel):
     """One scripted press of a button."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     at_s: float = Field(ge=0, description="lab time of the press")
     duration_s: float = Field(0.1, gt=0)
 

@@ -31,7 +31,7 @@ __all__ = ["QuantityContext", "QuantitySpec", "SharedQuantitySpec", "build_quant
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CsvSource(_Strict):
