@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labtwin import __version__
 from labtwin.cli.check import add_check_parser, run_check
+from labtwin.cli.init import add_init_parser, run_init
 from labtwin.cli.lab_file_tools import add_lab_file_parsers, run_lab_file_tool
 from labtwin.cli.run import add_list_parser, add_run_parser, run_list, run_run
 from labtwin.cli.serve import add_serve_parser, run_serve
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
     add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
+    add_init_parser(commands)  # `labtwin init DIR` (labtwin/cli/init.py)
 
     flash = commands.add_parser("flash", help="flash validated firmware to a board with mpremote",
                                 description="Copy the firmware and a device config to a board, verify every "
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "init":
+            return run_init(args)
         if args.command == "flash":
             return _flash(args)
         if args.command == "list":
