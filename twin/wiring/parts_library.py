@@ -278,35 +278,38 @@ class PumpPart(_Part):
                                            trace=model.trace))
 
 
-class CoolerPart(_Part):
+class _ThermalPart(_Part):
+    """A relay- or MOSFET-switched element moving a [[quantities]] "thermal" mass."""
+
+    pin: Pin
+    thermal: str = Field(description="the [[quantities]] thermal mass it moves")
+    active_level: Literal[0, 1] = 1
+
+    def _mass(self, context: PartContext) -> ThermalMass:
+        mass = context.shared(self.thermal, ThermalMass, "thermal")
+        assert isinstance(mass, ThermalMass)
+        return mass
+
+
+class CoolerPart(_ThermalPart):
     """A Peltier cooler or fan on a relay, cooling a [[quantities]] "thermal" mass."""
 
     type: Literal["cooler"]
-    pin: Pin
-    thermal: str
     cooling_c_per_s: float = Field(gt=0)
-    active_level: Literal[0, 1] = 1
 
     def attach(self, model: BoardModel, context: PartContext) -> object:
-        mass = context.shared(self.thermal, ThermalMass, "thermal")
-        assert isinstance(mass, ThermalMass)
-        return model.attach_gpio_part(Cooler(self.pin, mass, cooling_c_per_s=self.cooling_c_per_s,
+        return model.attach_gpio_part(Cooler(self.pin, self._mass(context), cooling_c_per_s=self.cooling_c_per_s,
                                              active_level=self.active_level, name=self.name or "cooler"))
 
 
-class HeaterPart(_Part):
+class HeaterPart(_ThermalPart):
     """A heating element on a relay or MOSFET, heating a [[quantities]] "thermal" mass."""
 
     type: Literal["heater"]
-    pin: Pin
-    thermal: str
     heating_c_per_s: float = Field(gt=0)
-    active_level: Literal[0, 1] = 1
 
     def attach(self, model: BoardModel, context: PartContext) -> object:
-        mass = context.shared(self.thermal, ThermalMass, "thermal")
-        assert isinstance(mass, ThermalMass)
-        return model.attach_gpio_part(Heater(self.pin, mass, heating_c_per_s=self.heating_c_per_s,
+        return model.attach_gpio_part(Heater(self.pin, self._mass(context), heating_c_per_s=self.heating_c_per_s,
                                              active_level=self.active_level, name=self.name or "heater"))
 
 
