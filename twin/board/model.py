@@ -57,6 +57,10 @@ log = logging.getLogger("labtwin.twin")
 
 _Part = TypeVar("_Part")
 
+ESP32_ATTEN_GAIN = {0: 1.0, 1: 10 ** (2.5 / 20), 2: 10 ** (6 / 20), 3: 10 ** (11 / 20)}
+"""ESP32 ADC attenuation (ADC.ATTN_0DB, _2_5DB, _6DB, _11DB) -> full-scale factor on the 1.1 V reference
+(Espressif's nominal figures: 1.1, 1.5, 2.2 and 3.9 V)."""
+
 PWRON_RESET = 1  # rp2 machine.PWRON_RESET
 WDT_RESET = 3  # rp2 machine.WDT_RESET: what machine.reset() (a watchdog reboot) leaves behind
 
@@ -290,6 +294,31 @@ class BoardModel:
         if not 0 <= ch < self.adc.channels:
             raise MicroPythonError.value_error("invalid channel")
         return self.adc.read_u16(ch)
+
+    def _esp32_channel(self, channel: object, method: str) -> int:
+        if self.profile.port != "esp32":  # the rp2 shim has no such method: only a raw bus request gets here
+            raise MicroPythonError("AttributeError", f"'ADC' object has no attribute '{method}'")
+        ch = mp_get_int(channel)
+        if not 0 <= ch < self.adc.channels:
+            raise MicroPythonError.value_error("invalid channel")
+        return ch
+
+    def op_adc_atten(self, channel: object, atten: object) -> None:
+        """ESP32 ``ADC.atten(ATTN_*)``: the channel's full scale (0, 2.5, 6, 11 dB of the 1.1 V reference)."""
+        ch = self._esp32_channel(channel, "atten")
+        level = mp_get_int(atten)
+        if level not in ESP32_ATTEN_GAIN:
+            raise MicroPythonError.value_error("invalid attenuation")
+        self.adc.set_full_scale(ch, self.profile.adc_vref * ESP32_ATTEN_GAIN[level])
+
+    def op_adc_read_uv(self, channel: object) -> int:
+        """ESP32 ``ADC.read_uv()``: the reading in microvolts (the code's voltage at the channel's full scale)."""
+        ch = self._esp32_channel(channel, "read_uv")
+        return int(self.adc.read_raw(ch) * self.adc.full_scale(ch) / 4096 * 1_000_000)
+
+    def op_adc_read_raw(self, channel: object) -> int:
+        """ESP32 ``ADC.read()``: the 12-bit code (the shim scales it to ``width``)."""
+        return self.adc.read_raw(self._esp32_channel(channel, "read"))
 
     # ----------------------------------------------------------------- PWM
     def _pwm_gpio(self, source: object) -> int:

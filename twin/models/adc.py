@@ -73,13 +73,26 @@ class AdcModel:
         if temp_channel is not None:
             self._signals[temp_channel] = 27.0
         self._sigma: dict[int, float] = {ch: default_sigma for ch in range(channels)}
+        self._full_scale: dict[int, float] = {}  # channel -> volts, where an attenuation changed it
         # One generator per channel: readings on one channel never shift another's.
         self._rng = {ch: np.random.default_rng([seed, ch]) for ch in range(channels)}
 
     @property
     def lsb(self) -> float:
-        """Voltage of one 12-bit step."""
+        """Voltage of one 12-bit step at the reference voltage."""
         return self.vref / (1 << ADC_BITS)
+
+    def full_scale(self, channel: int) -> float:
+        """The voltage a channel's top code stands for: ``vref``, or what its attenuation made it."""
+        self._check(channel)
+        return self._full_scale.get(channel, self.vref)
+
+    def set_full_scale(self, channel: int, volts: float) -> None:
+        """Change a channel's full scale (an ESP32 channel's attenuation: ``ADC.atten``)."""
+        self._check(channel)
+        if volts <= 0:
+            raise ValueError("full scale must be > 0 V")
+        self._full_scale[channel] = float(volts)
 
     def _check(self, channel: int) -> None:
         if not 0 <= channel < self.channels:
@@ -143,7 +156,7 @@ class AdcModel:
         quantisation rounds down, which loses less than one LSB. Holds for
         signals inside ``0..vref``; outside, readings clip to the rails.
         """
-        return self.TRUNCATE_SIGMAS * self.noise_sigma(channel) + self.lsb
+        return self.TRUNCATE_SIGMAS * self.noise_sigma(channel) + self.full_scale(channel) / (1 << ADC_BITS)
 
     def read_raw(self, channel: int) -> int:
         """One 12-bit conversion of ``channel`` now: signal + noise, clipped to the rails."""
@@ -153,10 +166,11 @@ class AdcModel:
         if sigma > 0:
             limit = self.TRUNCATE_SIGMAS * sigma
             v += float(np.clip(self._rng[channel].normal(0.0, sigma), -limit, limit))
-        raw = int(np.floor(v / self.vref * (1 << ADC_BITS)))
+        full_scale = self.full_scale(channel)
+        raw = int(np.floor(v / full_scale * (1 << ADC_BITS)))
         raw = min(max(raw, 0), (1 << ADC_BITS) - 1)
         if self._trace is not None:
-            self._trace.record(f"adc.{channel}", t, raw * self.lsb)
+            self._trace.record(f"adc.{channel}", t, raw * full_scale / (1 << ADC_BITS))
         return raw
 
     def read_u16(self, channel: int) -> int:

@@ -190,14 +190,42 @@ def _pin_args(args, kw):
 class ADC:
     CORE_TEMP = 4
 
-    def __init__(self, id):
+    def __init__(self, id, **kw):
+        if kw and (_info.get("port") != "esp32" or list(kw) != ["atten"]):
+            raise TypeError("extra keyword arguments given")
         if isinstance(id, Pin):
             self._ch = _call("adc_init", id._id, True)
         else:
             self._ch = _call("adc_init", _src(id), False)
+        if kw:
+            self.atten(kw["atten"])
 
     def read_u16(self):
         return _call("adc_read_u16", self._ch)
+
+    if _info.get("port") == "esp32":  # the esp32 port's attenuation and legacy reads (machine_adc.c)
+        ATTN_0DB = 0
+        ATTN_2_5DB = 1
+        ATTN_6DB = 2
+        ATTN_11DB = 3
+        WIDTH_9BIT = 9
+        WIDTH_10BIT = 10
+        WIDTH_11BIT = 11
+        WIDTH_12BIT = 12
+
+        def atten(self, atten):
+            _call("adc_atten", self._ch, atten)
+
+        def width(self, bits):
+            if bits not in (9, 10, 11, 12):
+                raise ValueError("invalid bit-width")
+            self._width = bits
+
+        def read(self):
+            return _call("adc_read_raw", self._ch) >> (12 - getattr(self, "_width", 12))
+
+        def read_uv(self):
+            return _call("adc_read_uv", self._ch)
 
     def __repr__(self):
         return "<ADC channel=%u>" % self._ch
