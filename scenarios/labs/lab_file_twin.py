@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
+from labtwin.board_firmware import STOCK_FIRMWARE_DIR, firmware_sources
 from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.lab_file import BoardEntry, LabConfig
 from labtwin.scenarios.labs.twin_lab_options import (
@@ -27,7 +28,7 @@ from labtwin.scenarios.labs.twin_lab_options import (
 )
 from labtwin.twin.board.model import BoardModel
 from labtwin.twin.board.profiles import BOARD_PROFILES
-from labtwin.twin.wiring.parts_library import PartContext
+from labtwin.twin.wiring.parts_library import PartContext, check_pins
 from labtwin.twin.wiring.quantities import QuantityContext, build_shared_quantities
 
 if TYPE_CHECKING:
@@ -90,6 +91,13 @@ def twin_lab_options(config: LabConfig, **overrides: Unpack[TwinLabKeywords]) ->
     Raises:
         ConfigError: a board's firmware, settings or wiring is wrong (named by its key path).
     """
+    for index, board in enumerate(config.boards):
+        if board.firmware_dir is not None or board.firmware_overlay is not None:
+            key = "firmware" if board.firmware_dir is not None else "firmware_overlay"
+            try:
+                firmware_sources(board.firmware_dir or STOCK_FIRMWARE_DIR, board.firmware_overlay)
+            except ConfigError as exc:
+                raise ConfigError(f"{config.source}: boards[{index}].{key}: {exc}") from None
     setups = {board.id: BoardSetup(board=board.kind, firmware_dir=board.firmware_dir,
                                    firmware_overlay=board.firmware_overlay, settings=board.settings, mpy=board.mpy)
               for board in config.boards}
@@ -106,8 +114,10 @@ def twin_lab_options(config: LabConfig, **overrides: Unpack[TwinLabKeywords]) ->
 
 
 def _dry_run(config: LabConfig, wiring: LabFileWiring) -> None:
-    """Wire every board's parts onto a scratch model, so a wiring mistake is reported now, by key path."""
+    """Check every board's pins and wire its parts onto a scratch model, so a wiring mistake is reported
+    now, by key path."""
     wire = wiring()
     for board in config.boards:
         model = BoardModel(BOARD_PROFILES[board.kind], seed=0, board_id=board.id)
+        check_pins(wiring.parts.get(board.id, []), model)
         wire(board.id, model)

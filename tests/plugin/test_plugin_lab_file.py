@@ -132,7 +132,7 @@ def test_the_ot2_fixture_is_the_ot2_twins_client_with_an_ot2_table(lab_repo) -> 
     ('[[boards]]\nid = "pico-1"\ncolour = "red"\n',
      "lab.toml: unknown key 'boards[0].colour'; allowed here: *"),
     ('[[boards]]\nid = "pico-1"\n\n[[boards.parts]]\ntype = "analog"\npin = 2\nvolts = 1.0\n',
-     "lab.toml: boards[0].parts[0].pin: GPIO2 has no ADC on a pico_w; ADC pins: 26, 27, 28, 29"),
+     "lab.toml: boards[0].parts[0].pin: GPIO2 has no ADC on the header of a pico_w; ADC pins: 26, 27, 28"),
     ('[broker]\nurl = "mqtt://127.0.0.1:1883"\nmode = "bench"\n', "lab.toml: unknown key 'broker.mode'*"),
 ], ids=["bad-kind", "unknown-key", "pin-without-adc", "misplaced-key"])
 def test_a_bad_lab_file_is_a_usage_error_with_its_key_path(lab_repo, lab_toml: str, message: str) -> None:

@@ -15,7 +15,7 @@ from labtwin.twin.board.profiles import PICO_W
 from labtwin.twin.parts.pump import Vessel
 from labtwin.twin.parts.thermal import ThermalMass
 from labtwin.twin.wiring.expression import compile_expression
-from labtwin.twin.wiring.parts_library import PART_TYPES, PartContext, PartSpec
+from labtwin.twin.wiring.parts_library import PART_TYPES, PartContext, PartSpec, check_pins
 from labtwin.twin.wiring.quantities import QuantityContext, QuantitySpec, build_quantity
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(PartSpec)
@@ -128,8 +128,48 @@ def test_a_bad_quantity_says_which_form_and_why(value: Any, fragment: str) -> No
 
 def test_wiring_mistakes_name_the_part() -> None:
     model = BoardModel(PICO_W, seed=0)
-    with pytest.raises(ConfigError, match=r"parts\[3\]\.pin: GPIO5 has no ADC on a pico_w; ADC pins: 26, 27, 28"):
+    with pytest.raises(ConfigError,
+                       match=r"parts\[3\]\.pin: GPIO5 has no ADC on the header of a pico_w; ADC pins: 26, 27, 28$"):
         ADAPTER.validate_python({"type": "analog", "pin": 5, "volts": 1.0}).attach(model, _context(where="parts[3]"))
     with pytest.raises(ConfigError, match=r"parts\[0\]\.vessel: no vessel \[\[quantities\]\] entry named 'tank'"):
         ADAPTER.validate_python({"type": "pump", "pin": 3, "vessel": "tank", "flow_ml_s": 1}).attach(
             model, _context({"box": ThermalMass(20.0)}))
+
+
+def _check(*entries: dict[str, Any]) -> None:
+    check_pins([(f"parts[{i}]", ADAPTER.validate_python(entry)) for i, entry in enumerate(entries)],
+               BoardModel(PICO_W, seed=0))
+
+
+def test_parts_share_only_a_bus_and_only_header_pins() -> None:
+    # Two I2C chips on one bus, two probes on one 1-Wire pin: that is what buses are for.
+    _check({"type": "bme280", "i2c": {"sda": 4, "scl": 5}}, {"type": "sht4x", "i2c": {"sda": 4, "scl": 5}},
+           {"type": "ds18b20", "pin": 22}, {"type": "ds18b20", "pin": 22, "serial": 2},
+           {"type": "bme280", "i2c": {"bus": 1, "sda": 6, "scl": 7}, "address": 0x77})
+
+
+@pytest.mark.parametrize("entries, message", [
+    (({"type": "ws2812", "pin": 18, "count": 3}, {"type": "pump", "pin": 18, "vessel": "v", "flow_ml_s": 1}),
+     "parts[1].pin: GP18 is already wired to parts[0] (ws2812) pin; one pin, one part (buses excepted)"),
+    (({"type": "sht4x", "i2c": {"sda": 4, "scl": 5}}, {"type": "led", "pin": 4}),
+     "parts[1].pin: GP4 is already wired to parts[0] (sht4x) i2c.sda"),
+    (({"type": "sht4x", "i2c": {"sda": 4, "scl": 5}}, {"type": "bme280", "i2c": {"sda": 4, "scl": 6}}),
+     "parts[1].i2c.sda: GP4 is already wired to parts[0] (sht4x) i2c.sda"),
+    (({"type": "ds18b20", "pin": 22}, {"type": "led", "pin": 22}), "parts[1].pin: GP22 is already wired to parts[0]"),
+    (({"type": "balance", "tx": 16, "rx": 16},), "parts[0].rx: GP16 is already wired to its own tx"),
+    (({"type": "hx711", "dout": 16, "sck": 17}, {"type": "pump", "pin": 17, "vessel": "v", "flow_ml_s": 1}),
+     "parts[1].pin: GP17 is already wired to parts[0] (hx711) sck"),
+    (({"type": "analog", "pin": 29, "volts": 1.0},), "parts[0].pin: GP29 is the board's own WL_CLK on a pico_w"),
+    (({"type": "led", "pin": 25},), "parts[0].pin: GP25 is the board's own WL_CS on a pico_w; use a header pin"),
+    (({"type": "sht4x", "i2c": {"bus": 1, "sda": 4, "scl": 5}},),
+     "parts[0].i2c: GP4/GP5 cannot be I2C1's SDA/SCL on a pico_w; I2C1 SDA: GP2, GP6, GP10"),
+])
+def test_a_pin_taken_twice_or_off_the_header_is_refused_naming_both_parts(entries: tuple[dict[str, Any], ...],
+                                                                          message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _check(*entries)
+
+
+def test_an_i2c_bus_needs_two_pins() -> None:
+    with pytest.raises(ValidationError, match="sda and scl are both GP4"):
+        ADAPTER.validate_python({"type": "sht4x", "i2c": {"sda": 4, "scl": 4}})

@@ -160,11 +160,11 @@ class BoardI2C:
         scl, sda = (old.scl, old.sda) if old else self.rules.default_pins[hw_id]
         if p["scl"] is not None:
             scl = self._pins.gpio_of(p["scl"])
-            if scl & 1 != 1 or (scl & 2) >> 1 != hw_id:
+            if not self.rules.scl_ok(hw_id, scl):
                 raise MicroPythonError.value_error("bad SCL pin")
         if p["sda"] is not None:
             sda = self._pins.gpio_of(p["sda"])
-            if sda & 1 != 0 or (sda & 2) >> 1 != hw_id:
+            if not self.rules.sda_ok(hw_id, sda):
                 raise MicroPythonError.value_error("bad SDA pin")
         if p.n_pos > 1 or p.n_kw > 0 or old is None:
             freq = _rp2_freq(p["freq"], self._sys_hz())

@@ -70,6 +70,14 @@ class I2cPortRules:
         """The port's ETIMEDOUT."""
         return ETIMEDOUT[self.port]
 
+    def sda_ok(self, hw_id: int, gpio: int) -> bool:
+        """Whether hardware I2C ``hw_id`` can have its SDA on ``gpio`` (rp2: GPIO function table; esp32: any)."""
+        return self.port != "rp2" or (gpio & 1 == 0 and (gpio & 2) >> 1 == hw_id)
+
+    def scl_ok(self, hw_id: int, gpio: int) -> bool:
+        """Whether hardware I2C ``hw_id`` can have its SCL on ``gpio``."""
+        return self.port != "rp2" or (gpio & 1 == 1 and (gpio & 2) >> 1 == hw_id)
+
 
 RP2_I2C = I2cPortRules("rp2", (0, 1), {0: (5, 4), 1: (7, 6)}, address_nack_errno=EIO, data_nack_raises=False,
                        combined_mem_read=False)

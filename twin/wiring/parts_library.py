@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labtwin.errors import ConfigError
+from labtwin.twin.models.i2c_port import I2C_PORTS
 from labtwin.twin.models.pwm import ServoModel
 from labtwin.twin.parts.aht20 import Aht20
 from labtwin.twin.parts.balance import Balance
@@ -37,8 +38,9 @@ from labtwin.twin.wiring.quantities import QuantityContext, QuantitySpec, build_
 
 if TYPE_CHECKING:
     from labtwin.twin.board.model import BoardModel
+    from labtwin.twin.board.profiles import BoardProfile
 
-__all__ = ["PART_TYPES", "PartContext", "PartSpec"]
+__all__ = ["PART_TYPES", "PIN_KEYS", "PartContext", "PartSpec", "PinClaim", "check_pins"]
 
 Pin = Annotated[int, Field(ge=0, le=48, description="GPIO number")]
 
@@ -68,9 +70,29 @@ class I2cPins(BaseModel):
     """Where an I2C part is wired: the bus is identified by its pins."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    bus: int | None = Field(None, ge=0, le=1, description="the hardware I2C id the firmware uses (documentation)")
+    bus: int | None = Field(None, ge=0, le=1, description="the hardware I2C id the firmware uses: checked against "
+                                                         "the pins that id may use on the board")
     sda: Pin
     scl: Pin
+
+    @model_validator(mode="after")
+    def _two_pins(self) -> I2cPins:
+        if self.sda == self.scl:
+            raise ValueError(f"sda and scl are both GP{self.sda}; an I2C bus needs two pins")
+        return self
+
+
+PIN_KEYS = ("pin", "dout", "sck", "step", "dir", "enable", "tx", "rx")
+"""The keys of a part entry that name a board pin it takes for itself."""
+
+
+@dataclass(frozen=True)
+class PinClaim:
+    """A board pin a part entry uses: its key, and the bus it shares with other parts (None: its own)."""
+
+    key: str
+    pin: int
+    bus: str | None = None
 
 
 class _Part(BaseModel):
@@ -80,6 +102,25 @@ class _Part(BaseModel):
     def attach(self, model: BoardModel, context: PartContext) -> object:
         """Build the part and wire it to ``model``; returns the part."""
         raise NotImplementedError
+
+    def pin_claims(self) -> list[PinClaim]:
+        """The board pins this part uses: its own, or a bus's it shares (I2C by its pins, 1-Wire by its pin)."""
+        claims = []
+        i2c = getattr(self, "i2c", None)
+        if isinstance(i2c, I2cPins):
+            bus = f"the I2C bus on GP{i2c.sda}/GP{i2c.scl}"
+            claims += [PinClaim("i2c.sda", i2c.sda, bus), PinClaim("i2c.scl", i2c.scl, bus)]
+        for key in PIN_KEYS:
+            pin = getattr(self, key, None)
+            if isinstance(pin, int):
+                shared = f"the 1-Wire bus on GP{pin}" if self.shares_pin else None
+                claims.append(PinClaim(key, pin, shared))
+        return claims
+
+    @property
+    def shares_pin(self) -> bool:
+        """Whether parts of this kind share their ``pin`` as a bus (1-Wire)."""
+        return False
 
 
 class _I2cPart(_Part):
@@ -205,6 +246,10 @@ class Ds18b20Part(_Part):
     pin: Pin
     temperature_c: QuantitySpec = 22.0
     serial: int = Field(1, ge=0, lt=1 << 48, description="the 48-bit serial number in its ROM code")
+
+    @property
+    def shares_pin(self) -> bool:
+        return True
 
     def attach(self, model: BoardModel, context: PartContext) -> object:
         return model.attach_onewire(Ds18b20(context.quantity(self.temperature_c, "temperature_c"), serial=self.serial,
@@ -365,11 +410,62 @@ class ServoPart(_Part):
 
 
 def _adc_channel(model: BoardModel, pin: int, where: str) -> int:
-    channel = model.profile.adc_gpio_channels.get(pin)
-    if channel is None:
-        pins = ", ".join(str(p) for p in sorted(model.profile.adc_gpio_channels))
-        raise ConfigError(f"{where}.pin: GPIO{pin} has no ADC on a {model.profile.name}; ADC pins: {pins}")
-    return channel
+    profile = model.profile
+    usable = {p: c for p, c in profile.adc_gpio_channels.items()
+              if p in profile.header_gpios and p not in profile.wireless_pins}
+    if pin not in usable:
+        pins = ", ".join(str(p) for p in sorted(usable))
+        raise ConfigError(f"{where}.pin: GPIO{pin} has no ADC on the header of {_article(profile.name)} "
+                          f"{profile.name}; ADC pins: {pins}")
+    return usable[pin]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _check_i2c_id(i2c: I2cPins, profile: BoardProfile, where: str) -> None:
+    rules = I2C_PORTS[profile.port]
+    assert i2c.bus is not None
+    if i2c.bus not in rules.ids or not (rules.sda_ok(i2c.bus, i2c.sda) and rules.scl_ok(i2c.bus, i2c.scl)):
+        header = sorted(profile.header_gpios)
+        sda = ", ".join(f"GP{p}" for p in header if rules.sda_ok(i2c.bus, p))
+        scl = ", ".join(f"GP{p}" for p in header if rules.scl_ok(i2c.bus, p))
+        raise ConfigError(f"{where}: GP{i2c.sda}/GP{i2c.scl} cannot be I2C{i2c.bus}'s SDA/SCL on "
+                          f"{_article(profile.name)} {profile.name}; I2C{i2c.bus} SDA: {sda}; SCL: {scl}")
+
+
+def check_pins(parts: list[tuple[str, _Part]], model: BoardModel) -> None:
+    """Refuse a pin the board does not break out (or owns), and a pin two parts take.
+
+    Parts may share a bus: I2C parts on the same SDA/SCL pins, 1-Wire parts on the same pin.
+
+    Raises:
+        ConfigError: naming the part entry and key, and the part the pin is already wired to.
+    """
+    profile = model.profile
+    taken: dict[int, tuple[str, str, PinClaim]] = {}
+    for where, part in parts:
+        kind = getattr(part, "type", type(part).__name__)
+        i2c = getattr(part, "i2c", None)
+        if isinstance(i2c, I2cPins) and i2c.bus is not None:
+            _check_i2c_id(i2c, profile, f"{where}.i2c")
+        for claim in part.pin_claims():
+            if claim.pin not in profile.header_gpios or claim.pin in profile.wireless_pins:
+                owner = profile.wireless_pins.get(claim.pin)
+                why = f"the board's own {owner}" if owner else "not on the header"
+                raise ConfigError(f"{where}.{claim.key}: GP{claim.pin} is {why} on {_article(profile.name)} "
+                                  f"{profile.name}; use a header pin")
+            other = taken.get(claim.pin)
+            if other is not None and (claim.bus is None or claim.bus != other[2].bus):
+                other_where, other_kind, other_claim = other
+                file, _, entry = other_where.rpartition(": ")
+                if file and where.startswith(file + ": "):
+                    other_where = entry  # the same file: its key path says enough
+                same = "its own" if other[0] == where else f"{other_where} ({other_kind})"
+                raise ConfigError(f"{where}.{claim.key}: GP{claim.pin} is already wired to {same} "
+                                  f"{other_claim.key}; one pin, one part (buses excepted)")
+            taken.setdefault(claim.pin, (where, kind, claim))
 
 
 class AnalogPart(_Part):
