@@ -107,9 +107,11 @@ def validate(spec, parameters):
     """Check parameters against the schema; return the kwargs to call with. Raises BadParameters."""
     if not isinstance(parameters, dict):
         raise BadParameters("parameters must be an object")
-    for pname in parameters:
-        if pname not in spec.params:
-            raise BadParameters("unexpected parameter %r for task %r" % (pname, spec.name))
+    unexpected = sorted(pname for pname in parameters if pname not in spec.params)
+    if unexpected:
+        takes = ", ".join(sorted(spec.params)) or "none: declare them with @task(params={...})"
+        raise BadParameters("unexpected parameter %s for task %r (its parameters: %s)"
+                            % (", ".join(repr(p) for p in unexpected), spec.name, takes))
     for pname, types in spec.params.items():
         if pname not in parameters:
             if pname in spec.optional:

@@ -42,12 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "lab file's serial_port for the device)")
     flash.add_argument("--device-id", required=True, help="the device id the board will use (its lab file entry)")
     flash.add_argument("--board", choices=("pico_w", "esp32"),
-                       help="board kind (default: the lab file's entry for the device, else pico_w)")
+                       help="board kind (default: the lab file's entry for the device)")
     flash.add_argument("--lab", type=Path, required=True, metavar="LAB.toml",
                        help="the bench file: broker, credentials and WiFi (by environment variable)")
     flash.add_argument("--firmware-dir", type=Path, default=None,
                        help="firmware to flash (default: the firmware the device's lab file entry names, with its "
-                            "overlay; else labtwin's stock firmware)")
+                            "overlay; labtwin's stock firmware for an entry that names none)")
     flash.add_argument("--mpy", action="store_true",
                        help="precompile every module but main.py with mpy-cross (needed on an ESP32's heap; "
                             "default: the lab file entry's mpy, true for an esp32)")
@@ -66,18 +66,16 @@ def _flash(args: argparse.Namespace) -> int:
     from labtwin.tools.validation import require_validated
 
     config = load_lab_config(args.lab)
-    entry = config.board(args.device_id) if args.device_id in config.device_ids else None
+    entry = config.board(args.device_id)  # a board the file does not list is a mistake, not the stock firmware
     overlay = None
     if args.firmware_dir is not None:
         firmware_dir = args.firmware_dir
-    elif entry is not None:  # the firmware that board's entry names: what its scenarios validated
+    else:  # the firmware that board's entry names: what its scenarios validated
         firmware_dir, overlay = entry.firmware_dir or STOCK_FIRMWARE_DIR, entry.firmware_overlay
-    else:
-        firmware_dir = STOCK_FIRMWARE_DIR
-    port = args.port or (entry.serial_port if entry is not None else None)
+    port = args.port or entry.serial_port
     if port is None:
-        raise ConfigError(f"no --port, and {config.source} gives no serial_port for {args.device_id!r}")
-    kind = args.board or (entry.kind if entry is not None else "pico_w")
+        raise ConfigError(f"no --port, and {config.source} gives no serial_port for board {args.device_id!r}")
+    kind = args.board or entry.kind
     if args.force:
         digest = firmware_hash(firmware_dir, overlay)
         print(f"labtwin: --force: flashing firmware {digest[:12]} without a validation record", file=sys.stderr)
@@ -90,7 +88,7 @@ def _flash(args: argparse.Namespace) -> int:
             composed = Path(scratch) / "firmware"
             copy_firmware(firmware_dir, composed, overlay)
             firmware_dir = composed
-        mpy = args.mpy or (entry is not None and entry.mpy)  # the form the board's twin booted
+        mpy = args.mpy or entry.mpy  # the form the board's twin booted
         result = flash_board(port=port, device_id=args.device_id, kind=kind, config=config,
                              firmware_dir=firmware_dir, firmware_hash=digest, mpy=mpy, timeout=args.timeout,
                              progress=lambda line: print(line, flush=True))

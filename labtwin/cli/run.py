@@ -8,12 +8,15 @@ and listed beside labtwin's. ``labtwin run path/to/file.py::NAME`` runs one scen
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtwin import __version__
-from labtwin.errors import ConfigError
+from labtwin.errors import ConfigError, ExperimentFailed, LabtwinError
 from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, EXPERIMENTS, PROPERTY_SCENARIOS
 from labtwin.scenarios.engine.discovery import ScenarioSet, load_scenario_file, load_scenarios, split_scenario_reference
 from labtwin.scenarios.engine.experiment import Experiment
@@ -22,11 +25,17 @@ from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
 from labtwin.scenarios.labs.lab_file import LabConfig, load_lab_config
 
 if TYPE_CHECKING:
+    from labtwin.scenarios.labs.lab import Lab
     from labtwin.scenarios.labs.twin_lab import TwinLab
     from labtwin.scenarios.labs.twin_lab_options import TwinLabOptions
     from labtwin.twin.board.model import Hazard
 
 __all__ = ["add_list_parser", "add_run_parser", "run_list", "run_run"]
+
+# Where labtwin's own modules live (the package's folders: a wheel's labtwin/, or a checkout's mapped folders).
+_LABTWIN_ROOTS = tuple({Path(module.__file__).resolve().parent.parent
+                        for module in (sys.modules["labtwin.scenarios"], sys.modules["labtwin.errors"])
+                        if module.__file__})
 
 
 def _broker_choice(value: str) -> str | BrokerAddress:
@@ -125,8 +134,11 @@ def _find(args: argparse.Namespace, config: LabConfig | None) -> Experiment | Pr
         scenario = lab_set.experiments.get(args.scenario) or lab_set.properties.get(args.scenario)
         if scenario is not None:
             return scenario
-    where = " or in the lab file's scenarios" if config is not None else " (a lab's own: add --lab LAB.toml)"
-    raise ConfigError(f"unknown scenario {args.scenario!r}{where}; `labtwin list` shows the scenarios")
+    if config is not None:
+        raise ConfigError(f"unknown scenario {args.scenario!r}: neither labtwin's nor one of {config.source}'s "
+                          f"scenarios; `labtwin list --lab {config.source}` shows them")
+    raise ConfigError(f"unknown scenario {args.scenario!r}; `labtwin list` shows the scenarios (a lab's own: "
+                      "add --lab LAB.toml)")
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -212,9 +224,29 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
         ot2 += f", OT-2 robot API twin {lab.ot2_robot_api_url}" if lab.ot2_robot_api_url else ""
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
-        await scenario.run(lab, lambda line: print(line, flush=True))
+        await _experiment_run(scenario, lab)
         _record_validation(lab, scenario.name, args, per_board=config is not None)
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
+
+
+async def _experiment_run(scenario: Experiment, lab: Lab) -> None:
+    """Run the experiment; an exception from its own code is a failed scenario, shown where it was raised."""
+    try:
+        await scenario.run(lab, lambda line: print(line, flush=True))
+    except LabtwinError:
+        raise
+    except Exception as exc:
+        frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _is_labtwin_file(frame.filename)]
+        if not frames:
+            raise  # labtwin's own code: a bug of ours, with its traceback
+        print("".join(traceback.format_list(frames)), end="", file=sys.stderr)
+        raise ExperimentFailed(f"scenario {scenario.name!r} FAILED: {type(exc).__name__}: {exc} "
+                               f"({Path(frames[-1].filename).name}:{frames[-1].lineno})") from None
+
+
+def _is_labtwin_file(filename: str) -> bool:
+    path = Path(filename).resolve()
+    return any(path.is_relative_to(root) for root in _LABTWIN_ROOTS) or "site-packages" in path.parts
 
 
 async def _run_on_bench(scenario: Experiment, args: argparse.Namespace, config: LabConfig) -> None:
@@ -229,7 +261,7 @@ async def _run_on_bench(scenario: Experiment, args: argparse.Namespace, config: 
     async with BenchLab(config) as lab:
         print(f"bench connected in {time.perf_counter() - started:.2f} s: devices {', '.join(lab.device_ids)}",
               flush=True)
-        await scenario.run(lab, lambda line: print(line, flush=True))
+        await _experiment_run(scenario, lab)
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
 
 
@@ -260,7 +292,8 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         # A lab file decides the boards; a scenario's own devices are for labtwin's default lab.
         factory = twin_lab_factory(options, file_decides_boards=config is not None)
     run = run_scenario(spec, lab_factory=factory, seed_value=args.seed, budget=budget,
-                       state_dir=args.state_dir, progress=lambda line: print(line, flush=True))
+                       state_dir=args.state_dir, progress=lambda line: print(line, flush=True),
+                       replay=_replay(args))
     reports = write_reports(run, args.report_dir)
     rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"
     if run.passed:
@@ -279,6 +312,18 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         print(f"  skipped rule {rule}: this lab has no {capability!r} capability")
     print(f"reports: {reports['html']}  {reports['junit']}")
     return run.passed
+
+
+def _replay(args: argparse.Namespace) -> str:
+    """The command that runs this scenario again on this lab (the seed and budget are added to it)."""
+    words = ["labtwin", "run", args.scenario]
+    if args.lab is not None:
+        words += ["--lab", str(args.lab)]
+    if args.twin or args.bench:
+        words.append("--twin" if args.twin else "--bench")
+    if args.broker is not None:
+        words += ["--broker", args.broker]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _record_property_validation(options: TwinLabOptions, scenario: str, args: argparse.Namespace, *,

@@ -66,6 +66,7 @@ def require_validated(state_dir: Path, firmware_dir: Path, overlay: Path | None 
     records = passing_records(state_dir, digest)
     if not records:
         raise ConfigError(f"firmware {digest[:12]} (in {firmware_dir}) has no passing scenario record in "
-                          f"{state_dir / 'validated'}; validate it first with `labtwin run` (e.g. "
-                          "`labtwin run sensor-property`), or flash anyway with --force")
+                          f"{state_dir / 'validated'}; validate it first: a scenario that passes on the twin of "
+                          "this board's lab file (`labtwin run SCENARIO --lab LAB.toml --twin`, e.g. "
+                          "sensor-property), or flash anyway with --force")
     return digest, records

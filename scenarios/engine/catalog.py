@@ -30,9 +30,9 @@ async def _sensor(lab: Lab, report: Report) -> None:
         if Capability.HARDWARE not in lab.capabilities:
             continue  # a bench: its hardware cannot be looked into
         model = twin_hardware(lab).board(device_id).model
-        report(f"  twin hardware: LED {'on' if model.led else 'off'}, "
-               f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees, "
-               f"{len(model.hazards)} hazard(s)")
+        servo = (f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees"
+                 if BENCH_SERVO_PIN in model.servos else f"no servo wired to GP{BENCH_SERVO_PIN}")
+        report(f"  twin hardware: LED {'on' if model.led else 'off'}, {servo}, {len(model.hazards)} hazard(s)")
 
 
 async def _hybrid(lab: Lab, report: Report) -> None:

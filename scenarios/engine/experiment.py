@@ -7,15 +7,19 @@ An experiment is an async function taking a lab and a report callback; ``@experi
         client = lab.client(lab.device_ids[0])
         report(str(await client.execute_task("read_bme280")))
 
-Its name is the function's, with ``_`` as ``-`` (``led-and-bme280``), unless ``name`` is given.
+Its name is the function's, with ``_`` as ``-`` (``led-and-bme280``), unless ``name`` is given;
+``@experiment`` without parentheses works too.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
+from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.lab import Lab
 
 __all__ = ["Experiment", "ExperimentRun", "Report", "experiment"]
@@ -45,14 +49,38 @@ class Experiment:
     """The lab file it runs on when none is given (an example lab's own): its twin, unless ``--lab``."""
 
 
-def experiment(name: str | None = None, *, summary: str | None = None, needs_ot2: bool = False,
-               needs_ot2_robot_api: bool = False) -> Callable[[ExperimentRun], Experiment]:
-    """Make an async function ``(lab, report)`` an :class:`Experiment` (its docstring's first line is the
-    summary unless ``summary`` is given)."""
+@overload
+def experiment(name: ExperimentRun, /) -> Experiment: ...
 
-    def make(run: ExperimentRun) -> Experiment:
+
+@overload
+def experiment(name: str | None = None, *, summary: str | None = None, needs_ot2: bool = False,
+               needs_ot2_robot_api: bool = False) -> Callable[[ExperimentRun], Experiment]: ...
+
+
+def experiment(name: str | ExperimentRun | None = None, *, summary: str | None = None, needs_ot2: bool = False,
+               needs_ot2_robot_api: bool = False) -> Experiment | Callable[[ExperimentRun], Experiment]:
+    """Make an async function ``(lab, report)`` an :class:`Experiment`: ``@experiment``, ``@experiment()``,
+    ``@experiment("name")`` or with keywords. Its docstring's first line is the summary unless ``summary``
+    is given.
+
+    Raises:
+        ConfigError: the function is not ``async def f(lab, report)``.
+    """
+
+    def make(run: ExperimentRun, given: str | None) -> Experiment:
+        title = getattr(run, "__name__", "experiment")
+        if not inspect.iscoroutinefunction(run):
+            raise ConfigError(f"@experiment {title}: write it as `async def {title}(lab, report)`; it is not async")
+        try:
+            inspect.signature(run).bind(None, None)
+        except TypeError:
+            raise ConfigError(f"@experiment {title}: it must take (lab, report), it takes "
+                              f"{inspect.signature(run)}") from None
         doc = (getattr(run, "__doc__", None) or "").strip().split("\n")[0]
-        return Experiment(name or getattr(run, "__name__", "experiment").replace("_", "-"), summary or doc, run,
+        return Experiment(given or title.replace("_", "-"), summary or doc, run,
                           needs_ot2=needs_ot2, needs_ot2_robot_api=needs_ot2_robot_api)
 
-    return make
+    if callable(name):  # a bare @experiment
+        return make(name, None)
+    return lambda run: make(run, name)

@@ -113,9 +113,9 @@ def _run_hypothesis(spec: PropertyScenario, seed_value: int, examples: int, step
     return None
 
 
-def _replay_command(name: str, chunk: tuple[int, int], budget: Budget) -> str:
+def _replay_command(run: str, chunk: tuple[int, int], budget: Budget) -> str:
     chunk_seed, chunk_examples = chunk
-    return f"labtwin run {name} --seed {chunk_seed} --examples {chunk_examples} --steps {budget.steps}"
+    return f"{run} --seed {chunk_seed} --examples {chunk_examples} --steps {budget.steps}"
 
 
 def run_scenario(
@@ -126,8 +126,13 @@ def run_scenario(
     budget: Budget | None = None,
     state_dir: Path = DEFAULT_STATE_DIR,
     progress: Callable[[str], None] = print,
+    replay: str | None = None,
 ) -> ScenarioRun:
-    """Run the scenario to completion (or first failure, shrunk) and return its record."""
+    """Run the scenario to completion (or first failure, shrunk) and return its record.
+
+    ``replay`` is the command that runs this scenario again on this lab (default ``labtwin run NAME``;
+    a lab's own scenario needs its ``--lab FILE``); the seed and budget are added to it.
+    """
     budget = budget or spec.default_budget
     started_at = datetime.now(UTC)
     started = time.monotonic()
@@ -188,7 +193,8 @@ def run_scenario(
         failure=failure_text,
         minimal_example=minimal,
         reproduce_blob=blob,
-        replay_command=_replay_command(spec.name, failing_chunk, budget) if failure else None,
+        replay_command=(_replay_command(replay or f"labtwin run {spec.name}", failing_chunk, budget)
+                        if failure else None),
         skipped_rules=dict(context.skipped_rules),
         firmware_hash=(None if lab_factory.firmware_dir is None
                        else firmware_hash(lab_factory.firmware_dir, lab_factory.firmware_overlay)),

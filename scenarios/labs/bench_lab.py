@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-from labtwin.errors import ConfigError
+from labtwin.errors import BrokerUnavailable, ConfigError
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.scenarios.engine.runner import LabFactory
 from labtwin.scenarios.labs.broker_url import BrokerAddress
@@ -95,7 +95,15 @@ class BenchLab:
                 client = AsyncMQTTOrchestratorClient(
                     address.host, device_id, address.port, timeout=self.timeout,
                     topic_prefix=self.config.topic_prefix, username=address.username, password=address.password)
-                await stack.enter_async_context(client)
+                try:
+                    await stack.enter_async_context(client)
+                except BrokerUnavailable as exc:
+                    unset = [name for name in (self.config.username_env, self.config.password_env)
+                             if not self.config.environ.get(name)]
+                    if unset and "authoriz" in str(exc).lower():
+                        raise BrokerUnavailable(f"{exc} (${' and $'.join(unset)} not set: the broker's credentials "
+                                                "come from the variables the lab file names)") from None
+                    raise
                 self._clients[device_id] = client
             if self.ot2_url is not None:
                 from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient  # httpx only when needed

@@ -94,8 +94,9 @@ class BoardTable(_Table):
                                                    "(default: labtwin's stock firmware)")
     firmware_overlay: str | None = Field(None, description="a directory laid over the firmware: its files added, "
                                                            "those of the same path replaced")
-    mpy: bool | None = Field(None, description="boot and flash the firmware's mpy form (precompiled modules; "
-                                               "default: true on an esp32, whose heap needs it)")
+    mpy: bool = Field(True, description="boot and flash the firmware's mpy form (every module but main.py "
+                                        "precompiled: what the firmware check judges and a board should run; "
+                                        "false: the .py sources, compiled by the board at import)")
     serial_port: str | None = Field(None, description="bench: where `labtwin flash` finds it (or socket://HOST:PORT)")
     password_env: EnvName | None = Field(None, description="bench: the variable holding the board's own broker "
                                                            "password (its user name is its id)")
@@ -199,7 +200,7 @@ class BoardEntry:
     """Its firmware (None: labtwin's stock firmware)."""
     firmware_overlay: Path | None = None
     settings: Mapping[str, SettingValue] = field(default_factory=dict)
-    mpy: bool = False
+    mpy: bool = True
     """Boot (twin) and flash (bench) the firmware's mpy form."""
     wiring: Path | None = None
     """A Wokwi diagram.json to wire (twin only)."""
@@ -370,9 +371,9 @@ def _board(table: BoardTable, base: Path) -> BoardEntry:
     def path(value: str | None) -> Path | None:
         return None if value is None else base / value
 
-    mpy = table.mpy if table.mpy is not None else table.kind == "esp32"
     return BoardEntry(table.id, table.kind, table.serial_port, table.password_env, path(table.firmware),
-                      path(table.firmware_overlay), dict(table.settings), mpy, path(table.wiring), tuple(table.parts))
+                      path(table.firmware_overlay), dict(table.settings), table.mpy, path(table.wiring),
+                      tuple(table.parts))
 
 
 # --------------------------------------------------------------------------- errors, as a lab engineer reads them

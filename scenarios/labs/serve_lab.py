@@ -106,14 +106,17 @@ def write_served_lab_file(lab: TwinLab, path: Path) -> ServedLabFile:
 
 
 def _firmware_lines(lab: TwinLab) -> dict[str, list[str]]:
-    """Each board's firmware as its lab file named it (so `labtwin flash --lab` takes the same)."""
+    """Each board's firmware and form as the served twin boots them (so `labtwin flash --lab` takes the same)."""
     lines: dict[str, list[str]] = {}
-    for device_id, setup in lab.options.boards.items():
-        firmware, overlay = lab.options.firmware_of(device_id)
-        entry = [f"firmware = {json.dumps(str(firmware))}"]
-        if overlay is not None:
-            entry.append(f"firmware_overlay = {json.dumps(str(overlay))}")
-        entry.append(f"mpy = {'true' if setup.mpy else 'false'}")
+    for device_id in lab.device_ids:
+        setup = lab.options.boards.get(device_id)
+        entry = []
+        if setup is not None:
+            firmware, overlay = lab.options.firmware_of(device_id)
+            entry.append(f"firmware = {json.dumps(str(firmware))}")
+            if overlay is not None:
+                entry.append(f"firmware_overlay = {json.dumps(str(overlay))}")
+        entry.append(f"mpy = {'true' if setup is not None and setup.mpy else 'false'}")
         lines[device_id] = entry
     return lines
 

@@ -122,7 +122,7 @@ def test_relative_paths_start_at_the_lab_files_folder(tmp_path: Path):
     a, b = config.boards
     assert (a.firmware_dir, a.firmware_overlay, a.wiring) == (tmp_path / "fw", tmp_path / "extra", tmp_path / "d.json")
     assert config.scenarios == (tmp_path / "scenarios",)
-    assert (a.mpy, b.mpy) == (False, True)  # an ESP32 boots and is flashed in the mpy form unless told otherwise
+    assert (a.mpy, b.mpy) == (True, True)  # boards boot and are flashed in the mpy form unless told otherwise
     assert b.firmware_dir is None  # the stock firmware
 
 

@@ -15,7 +15,7 @@ from labtwin.tools.validation import passing_records, record_pass, require_valid
 def test_the_gate_refuses_unvalidated_firmware_and_names_its_hash(tmp_path: Path):
     firmware = tmp_path / "firmware"
     copy_firmware(STOCK_FIRMWARE_DIR, firmware)
-    with pytest.raises(ConfigError, match=r"firmware [0-9a-f]{12} .*`labtwin run`"):
+    with pytest.raises(ConfigError, match=r"firmware [0-9a-f]{12} .*`labtwin run SCENARIO --lab LAB.toml --twin`"):
         require_validated(tmp_path / "state", firmware)
     digest = record_pass(tmp_path / "state", firmware, "sensor", 0, "amqtt")
     assert require_validated(tmp_path / "state", firmware)[0] == digest

@@ -54,7 +54,7 @@ def test_the_tutorial_runs_from_an_idea_to_a_flashed_board(tmp_path: Path) -> No
     shrunk = out[failed.end():]
     # Shrunk to three reads: the second still agrees within the resolution, the third cannot.
     assert len(re.findall(r"state\.read_probe\(\)", shrunk.split("replay:")[0])) == 3
-    assert "replay: labtwin run probe-follows-the-room --seed 0" in shrunk
+    assert "replay: labtwin run probe-follows-the-room --lab lab.toml --seed 0" in shrunk
     assert re.search(r"scenario 'read-probe' passed on the bench", out)
     assert re.search(r"\d+ passed, \d+ skipped", out)  # pytest on the bench: the hardware tests skip
     assert re.search(r"flashed lab-pico-1: firmware .* online [\d.]+ s after reset", out)

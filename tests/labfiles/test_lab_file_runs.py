@@ -163,7 +163,9 @@ def test_labtwin_list_shows_the_labs_scenarios_after_ours(lab_repo: Path, capsys
      "room.py:1: importing the scenario file raised ModuleNotFoundError"),
     (("scenarios/room.py", "async def read_room", "async def sensor"), ""),
     (("lab.toml", 'id = "esp-1"', 'id = "pico-1"'), "board id(s) ['pico-1'] appear more than once"),
-    (("lab.toml", "pin = 26", "pin = 5"), "boards[0].parts[1].pin: GPIO5 has no ADC on a pico_w"),
+    (("lab.toml", "pin = 26", "pin = 6"), "boards[0].parts[1].pin: GPIO6 has no ADC on the header of a pico_w"),
+    (("lab.toml", "pin = 26", "pin = 5"), "boards[0].parts[1].pin: GP5 is already wired to boards[0].parts[0] "
+                                          "(bme280) i2c.scl"),
     (("lab.toml", 'shared = "room"', 'shared = "hall"'), "no [[quantities]] entry named 'hall' (room)"),
 ])
 def test_a_lab_repository_mistake_is_one_line_naming_where(
@@ -185,7 +187,7 @@ def test_the_options_a_lab_file_builds(lab_repo: Path) -> None:
     assert options.profile_of("pico-1").name == "pico_w" and options.profile_of("esp-1").name == "esp32"
     assert options.firmware_of("pico-1") == (lab_repo / "firmware", None)
     assert options.firmware_of("esp-1") == (STOCK_FIRMWARE_DIR, None)
-    assert options.boards["esp-1"].mpy and not options.boards["pico-1"].mpy  # an ESP32 boots the mpy form
+    assert options.boards["esp-1"].mpy and options.boards["pico-1"].mpy  # boards boot the precompiled form
     assert dict(options.boards["pico-1"].settings) == {"sample_offset": 2}
 
 
@@ -197,3 +199,59 @@ def test_labtwin_schema_lab_prints_a_json_schema_that_names_every_part_type(caps
     part_types = {definition["properties"]["type"].get("const") for definition in schema["$defs"].values()
                   if "type" in definition.get("properties", {})}
     assert {"bme280", "hx711", "ds18b20", "pump", "servo"} <= part_types
+
+
+def test_a_bare_experiment_decorator_registers_and_runs(lab_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (lab_repo / "scenarios" / "bare.py").write_text(
+        "from labtwin.scenarios.api import experiment\n\n\n@experiment\nasync def say_hello(lab, report):\n"
+        '    """Say hello from every board."""\n    report(f"hello from {len(lab.device_ids)} boards")\n')
+    assert main(["list", "--lab", str(lab_repo / "lab.toml")]) == 0
+    assert "say-hello        experiment  Say hello from every board." in capsys.readouterr().out
+    assert main(["run", "say-hello", "--lab", str(lab_repo / "lab.toml")]) == 0
+    assert "hello from 2 boards" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("@experiment()\ndef not_async(lab, report):\n    pass\n",
+     "@experiment not_async: write it as `async def not_async(lab, report)`; it is not async"),
+    ("@experiment\nasync def one_arg(lab):\n    pass\n",
+     "@experiment one_arg: it must take (lab, report), it takes (lab)"),
+])
+def test_an_experiment_of_the_wrong_shape_is_refused_when_its_file_is_read(
+        lab_repo: Path, capsys: pytest.CaptureFixture[str], source: str, fragment: str) -> None:
+    (lab_repo / "scenarios" / "shapes.py").write_text("from labtwin.scenarios.api import experiment\n\n\n" + source)
+    assert main(["run", "read-room", "--lab", str(lab_repo / "lab.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shapes.py:4: importing the scenario file raised ConfigError" in err
+    assert fragment in err
+
+
+def test_an_experiment_that_raises_fails_as_a_scenario_showing_its_own_lines(
+        lab_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (lab_repo / "scenarios" / "boom.py").write_text(
+        "from labtwin.scenarios.api import experiment\n\n\n@experiment\nasync def boom(lab, report):\n"
+        "    status = await lab.client('pico-1').execute_task('get_device_status')\n"
+        "    return status['no such key']\n")
+    assert main(["run", "boom", "--lab", str(lab_repo / "lab.toml")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.endswith("labtwin: error: scenario 'boom' FAILED: KeyError: 'no such key' (boom.py:7)\n")
+    assert "boom.py\", line 7, in boom" in captured.err and "labtwin/" not in captured.err  # the lab's lines only
+
+
+def test_a_lab_scenarios_replay_command_names_its_lab_file(lab_repo: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(lab_repo)
+    scenarios = lab_repo / "scenarios" / "room.py"
+    scenarios.write_text(scenarios.read_text().replace("        self.led = on\n", "        self.led = not on\n"))
+    assert main(["run", "led-follows", "--lab", "lab.toml", "--twin"]) == 1
+    out = capsys.readouterr().out
+    replay = next(line.strip() for line in out.splitlines() if line.strip().startswith("replay: "))
+    assert replay.startswith("replay: labtwin run led-follows --lab lab.toml --twin --seed 0 --examples ")
+    assert main(replay.removeprefix("replay: labtwin ").split()) == 1  # it replays the failure
+    assert "scenario 'led-follows' FAILED" in capsys.readouterr().out
+
+
+def test_flashing_a_board_the_lab_file_does_not_list_is_refused(lab_repo: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flash", "--lab", str(lab_repo / "lab.toml"), "--device-id", "nope", "--port", "/dev/null"]) == 1
+    assert "no board 'nope'; boards: pico-1, esp-1" in capsys.readouterr().err

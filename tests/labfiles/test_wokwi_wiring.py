@@ -70,3 +70,9 @@ def test_importing_a_diagram_with_an_unsupported_part_lists_the_supported_ones(
     assert main(["import", "wokwi", str(tmp_path / "d.json")]) == 1
     err = capsys.readouterr().err
     assert "lcd1" in err and "wokwi-lcd1602" in err and "wokwi-led" in err and err.count("\n") == 1
+
+
+def test_the_sensor_experiment_runs_on_a_board_without_the_default_benchs_servo(
+        lab_file: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "sensor", "--lab", str(lab_file), "--state-dir", str(tmp_path / "state")]) == 0
+    assert "no servo wired to GP15" in capsys.readouterr().out
