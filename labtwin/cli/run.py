@@ -26,7 +26,6 @@ from labtwin.scenarios.labs.lab_file import LabConfig, load_lab_config
 
 if TYPE_CHECKING:
     from labtwin.scenarios.labs.lab import Lab
-    from labtwin.scenarios.labs.twin_lab import TwinLab
     from labtwin.scenarios.labs.twin_lab_options import TwinLabOptions
     from labtwin.twin.board.model import Hazard
 
@@ -198,11 +197,6 @@ def _twin_options(scenario: Experiment | PropertyScenario, args: argparse.Namesp
     return options
 
 
-def _record_validation(lab: TwinLab, scenario: str, args: argparse.Namespace, *, per_board: bool) -> None:
-    """Note that ``scenario`` passed on each board's exact firmware (the flash gate reads it)."""
-    _record_property_validation(lab.options, scenario, args, per_board=per_board)
-
-
 async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config: LabConfig | None,
                           on_bench: bool) -> None:
     if on_bench:
@@ -225,7 +219,7 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
         await _experiment_run(scenario, lab)
-        _record_validation(lab, scenario.name, args, per_board=config is not None)
+        _record_validation(lab.options, scenario.name, args, per_board=config is not None)
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
 
 
@@ -300,7 +294,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         print(f"scenario {spec.name!r} passed: {run.examples_run} examples, {run.steps_run} steps in "
               f"{run.duration_s:.1f} s ({rate})")
         if options is not None:
-            _record_property_validation(options, spec.name, args, per_board=config is not None)
+            _record_validation(options, spec.name, args, per_board=config is not None)
     else:
         print(f"scenario {spec.name!r} FAILED after {run.examples_run} examples: {run.failure}")
         for line in run.minimal_example:
@@ -326,8 +320,8 @@ def _replay(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def _record_property_validation(options: TwinLabOptions, scenario: str, args: argparse.Namespace, *,
-                                per_board: bool) -> None:
+def _record_validation(options: TwinLabOptions, scenario: str, args: argparse.Namespace, *,
+                       per_board: bool) -> None:
     """Record the pass for each board's firmware (a lab file's boards), or for the lab's one firmware.
 
     The record is of the firmware as written (its overlay laid over it), whatever form the board
