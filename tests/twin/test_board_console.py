@@ -284,6 +284,24 @@ async def test_disconnect_boots_main_again(board: SimulatedBoard, client: Client
     assert board.console is not None and not board.console.in_repl and board.running
 
 
+async def test_a_board_without_main_py_stays_in_its_repl_when_the_client_leaves(
+        board: SimulatedBoard, client: Client) -> None:
+    # What `labtwin flash` leaves between its mpremote sessions: main.py removed, the rest being copied.
+    await client.raw()
+    assert await client.exec_raw(b"import os\nos.remove('main.py')\nkept = 7") == (b"", b"")
+    await client.close()
+    assert board.console is not None
+    await wait_until(lambda: not board.console.connected, "the console saw its client go", timeout=TIMEOUT)
+    client = await Client.connect(board.console)
+    try:
+        client.send(b"\x01")  # still in the raw REPL it was left in: just its banner again
+        await client.until(RAW_PROMPT)
+        assert await client.exec_raw(b"print(kept)") == (b"7\n", b"")  # the same REPL VM, no reboot
+    finally:
+        await client.close()
+    assert board.running and fw_boots(board) == 1  # main.py never booted, and nothing crashed
+
+
 async def test_disconnect_lets_running_code_finish(board: SimulatedBoard, client: Client) -> None:
     await client.raw()
     client.send(b"import time\ntime.sleep_ms(300)\nopen('finished.txt', 'w').write('yes')\x04")

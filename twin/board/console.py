@@ -27,7 +27,7 @@ How it behaves (``docs/board-console.md`` has the byte-level protocol):
   boots with ``machine.reset_cause()`` == ``WDT_RESET``; on a board with native
   USB (RP2040) the connection drops, as the USB device re-enumerates.
 - When the client disconnects and the REPL is idle, the board boots ``main.py``
-  again (a real board would sit in its REPL; ``resume_on_disconnect=False``
+  again if it has one (a real board would sit in its REPL; ``resume_on_disconnect=False``
   keeps that behaviour). Code still running keeps running until it returns.
 - One client at a time: a new connection replaces the previous one.
 """
@@ -554,8 +554,12 @@ class BoardConsole:
                 and not self._tail.endswith(_IDLE_TAIL_BUSY))
 
     def _maybe_resume(self) -> None:
-        # The client is gone and the REPL waits for input: boot main.py (a soft reboot).
+        # The client is gone and the REPL waits for input: boot main.py (a soft reboot). Without a
+        # main.py (mid-flash: `labtwin flash` removes it first) a board stays in its REPL.
         if not self._resume or self._resuming or self._state != "live" or not self._vm_idle():
+            return
+        if not (self.board.flash_dir / "main.py").is_file():
+            self._resume = False
             return
         assert self._vm is not None
         self._resuming = True
