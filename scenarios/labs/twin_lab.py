@@ -57,7 +57,8 @@ from labtwin.scenarios.labs.twin_lab_options import (
 from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 from labtwin.twin.brokers.acl import DeviceAcl
-from labtwin.twin.clock import WallClock
+from labtwin.twin.clock import Clock, WallClock
+from labtwin.twin.lab_time import lab_clock_of
 from labtwin.twin.network.network_twin import NetworkTwin
 from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
@@ -135,12 +136,19 @@ class TwinLab:
         self._wifi_password = secrets.token_urlsafe(12)
         self._links: dict[str, NetworkTwin] = {}
         # One clock for the whole lab: board models, traces and scenario steps share its time axis.
-        self.clock = WallClock()
+        # Real time until the lab starts; then its event loop's clock (lab time, docs/time.md).
+        self.clock: Clock = WallClock()
         self._ot2_twin: Ot2TaskServer | None = None
         self._ot2_client: AsyncHTTPOrchestratorClient | None = None
         self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
         self._firmware: dict[str, Path] = {}
         self._wire_board: Callable[[str, BoardModel], None] | None = None
+
+    @property
+    def clock_factor(self) -> float:
+        """Lab seconds per real second while the lab runs (1 at real time and at ``--speed max``)."""
+        speed = getattr(self.clock, "speed", None)
+        return speed.factor if speed is not None else 1.0
 
     # --- handles --------------------------------------------------------------------------
 
@@ -217,7 +225,23 @@ class TwinLab:
         if stack is not None:
             await stack.aclose()
 
+    def _adopt_loop_clock(self) -> None:
+        """Run on the running loop's clock; ConfigError if the loop's speed is not the lab's."""
+        clock = lab_clock_of(asyncio.get_running_loop())
+        speed = self.options.speed
+        if clock is None and not speed.real:
+            raise ConfigError(f"a twin lab at speed {speed} runs on a lab event loop of that speed: "
+                              "labtwin.twin.lab_time.run_on_lab_time(main(), speed), or pytest's `lab` fixture "
+                              "with --labtwin-speed (docs/time.md)")
+        if clock is not None and not speed.real and clock.speed != speed:
+            raise ConfigError(f"this twin lab runs at speed {speed}, but its event loop at speed {clock.speed}")
+        if clock is not None:
+            self.clock = clock
+            if clock.speed.jumps:
+                self.options.replace(speed=clock.speed)  # raises for what max mode cannot run
+
     async def _start(self, stack: AsyncExitStack) -> None:
+        self._adopt_loop_clock()
         if self.options.work_dir is None:
             self.work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labtwin-")))
         else:
@@ -413,7 +437,8 @@ class TwinLab:
     async def wait_online(self, device_id: str, timeout: float | None = None) -> None:
         """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""
         board, client = self.board(device_id), self.client(device_id)
-        limit = self.boot_timeout if timeout is None else timeout
+        # The boot timeout bounds real start-up work (the VM's CPU time counts N times at speed N).
+        limit = self.boot_timeout * self.clock_factor if timeout is None else timeout
         online = asyncio.create_task(client.wait_for_status("online", timeout=limit))
         died = asyncio.create_task(board.exited.wait())
         try:

@@ -25,6 +25,7 @@ from labtwin.errors import ConfigError
 from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, validate_device_id
 from labtwin.scenarios.labs.broker_url import BrokerAddress
 from labtwin.twin.board.profiles import BOARD_PROFILES, BoardProfile
+from labtwin.twin.lab_time.speed import REAL, Speed
 
 if TYPE_CHECKING:
     from labtwin.twin.board.model import BoardModel, Hazard
@@ -108,6 +109,10 @@ class TwinLabOptions:
         boards: per-device :class:`BoardSetup` (kind, firmware, settings) over the lab-wide ones.
         lab_wiring: replaces ``wiring``: called at each lab start, returns a function wiring each board
             by device id (a lab file's parts, with shared quantities fresh for every lab).
+        speed: how fast lab time runs (:class:`~labtwin.twin.lab_time.Speed`);
+            the lab runs on a loop of that speed (``run_on_lab_time``, docs/time.md). Timeouts and
+            delays given here are lab seconds, but ``boot_timeout``, which bounds real start-up work,
+            lasts as long in real time at every speed.
     """
 
     devices: Sequence[str] = ("pico-w-lab-001",)
@@ -133,8 +138,20 @@ class TwinLabOptions:
     consoles: bool = False
     boards: Mapping[str, BoardSetup] = dataclasses.field(default_factory=dict)
     lab_wiring: LabWiring | None = None
+    speed: Speed = REAL
 
     def __post_init__(self) -> None:
+        speed = Speed.parse(self.speed)
+        object.__setattr__(self, "speed", speed)
+        if speed.jumps:
+            off_clock = [what for present, what in (
+                (self.broker == "mosquitto", "a Mosquitto broker (use the embedded amqtt broker)"),
+                (isinstance(self.broker, BrokerAddress), "an external broker (use the embedded amqtt broker)"),
+                (self.ot2, "the OT-2 twin (use --speed N)"),
+                (self.ot2_robot_api, "the OT-2 robot API twin (use --speed N)")) if present]
+            if off_clock:
+                raise ConfigError("--speed max jumps the clock when the whole lab waits, which it cannot see in "
+                                  f"processes off the lab clock: this lab has {'; '.join(off_clock)} (docs/time.md)")
         devices = tuple(self.devices)
         if not devices:
             raise ConfigError("a twin lab needs at least one device")
@@ -229,6 +246,7 @@ class TwinLabKeywords(TypedDict, total=False):
     consoles: bool
     boards: Mapping[str, BoardSetup]
     lab_wiring: LabWiring | None
+    speed: Speed
 
 
 OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TwinLabOptions))

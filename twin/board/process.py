@@ -35,8 +35,9 @@ from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.console import BoardConsole
 from labtwin.twin.board.model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
 from labtwin.twin.board.profiles import BoardProfile
-from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, RESET_EXIT_CODE, SHIM_DIR, vm_command
+from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, LAB_TIME_SHIM_DIR, RESET_EXIT_CODE, SHIM_DIR, vm_command
 from labtwin.twin.clock import Clock
+from labtwin.twin.lab_time import LabEventLoop
 from labtwin.twin.process_output import STREAM_LIMIT, console_lines
 
 __all__ = ["SimulatedBoard"]
@@ -334,7 +335,12 @@ class SimulatedBoard:
         # is the unix port's): `labtwin flash` probes it over the console.
         env[BOARD_PROFILE_ENV] = self.profile.name
         # Like the board's sys.path ['', '.frozen', '/lib'], with the shims ahead of .frozen.
-        env["MICROPYPATH"] = f"{self.flash_dir}:{SHIM_DIR}:.frozen:{self.flash_dir / 'lib'}"
+        shims = str(SHIM_DIR)
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, LabEventLoop):  # faster than real time: the VM reads the lab's clock
+            env.update(loop.vm_starting(self.device_id))
+            shims = f"{LAB_TIME_SHIM_DIR}:{shims}"
+        env["MICROPYPATH"] = f"{self.flash_dir}:{shims}:.frozen:{self.flash_dir / 'lib'}"
         return env
 
     async def _supervise(self) -> None:
@@ -349,6 +355,9 @@ class SimulatedBoard:
                     await self._pump(proc.stdout)
                 rc = await proc.wait()
                 self.returncode = rc
+                loop = asyncio.get_running_loop()
+                if isinstance(loop, LabEventLoop):
+                    loop.vm_exited(self.device_id)
                 reset = self.model.reset_requested
                 if not self._expect_exit and self._console is not None and (
                         self._console_vm or self._takeover or rc == RESET_EXIT_CODE or reset is not None):

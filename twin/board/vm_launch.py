@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["BOARD_PROFILE_ENV", "RESET_EXIT_CODE", "SHIM_DIR", "vm_argv", "vm_command"]
+__all__ = ["BOARD_PROFILE_ENV", "LAB_TIME_SHIM_DIR", "RESET_EXIT_CODE", "SHIM_DIR", "vm_argv", "vm_command"]
 
 RESET_EXIT_CODE = 75
 """Exit code of the VM after ``machine.reset()``/``soft_reset()`` (the shim's ``RESET_EXIT_CODE``).
@@ -24,6 +24,9 @@ BOARD_PROFILE_ENV = "LABTWIN_BOARD_PROFILE"
 
 SHIM_DIR = Path(__file__).resolve().parent / "shims"
 """MicroPython ``machine``/``network`` shims put on ``MICROPYPATH`` before ``.frozen``."""
+
+LAB_TIME_SHIM_DIR = Path(__file__).resolve().parent / "lab_time_shims"
+"""``time`` and ``select`` on lab time, put before SHIM_DIR when the lab runs faster than real time."""
 
 # `python -m micropython_unix` drops run_main's return value (the VM's exit code),
 # so a one-line launcher passes it on: crashes exit 1, machine.reset() exits 75.

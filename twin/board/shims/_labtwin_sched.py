@@ -199,7 +199,7 @@ def _sleep(ms):
         if _bell_poll is not None:
             t -= whole
         if t > 0:
-            time._t.sleep_us(int(t * 1000))
+            time._sleep_lab_us(int(t * 1000))
 
 
 def poll():
@@ -253,7 +253,7 @@ def _poll(w, timeout, flags):
                 p.modify(_bell, 1)  # a one-shot poll disarmed it
             _fetch()
         elif not out and t > whole >= 0:
-            time._t.sleep_us(int((t - whole) * 1000))
+            time._sleep_lab_us(int((t - whole) * 1000))
         if out or (deadline is not None and _now_ms() >= deadline):
             run()
             return out

@@ -1,0 +1,98 @@
+"""The lab loop's selector: asyncio's waits turned into lab waits.
+
+asyncio's loop asks its selector to wait ``timeout`` seconds of loop time, which on a
+:class:`~labtwin.twin.lab_time.event_loop.LabEventLoop` is lab time. At ``--speed N`` this selector
+waits ``timeout / N`` real seconds. At ``--speed max`` it waits in real time while anything in the
+lab runs and, once the whole lab is quiet (:meth:`VmClocks.quiet`: every board waits and has read
+what the host sent it, nothing else in flight) and the host has nothing ready, jumps the clock to the
+earliest deadline, the host's or a board's, and wakes whoever it was.
+"""
+
+from __future__ import annotations
+
+import math
+import selectors
+from collections.abc import Mapping
+from typing import Any
+
+from labtwin.twin.lab_time.clock import LabClock
+from labtwin.twin.lab_time.vm_clocks import CLOCK_KEY, VmClocks
+
+__all__ = ["LabSelector"]
+
+_Events = list[tuple[selectors.SelectorKey, int]]
+
+
+class LabSelector(selectors.BaseSelector):
+    """Wraps the loop's real selector; ``select`` takes lab seconds."""
+
+    def __init__(self, clock: LabClock) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._clock = clock
+        self.vms = VmClocks(self._inner, clock.t0_us) if clock.speed.jumps else None
+
+    # ------------------------------------------------------------------ what asyncio registers
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        if self.vms is not None:
+            self.vms.close()
+        self._inner.close()
+
+    # ------------------------------------------------------------------ waits
+    def select(self, timeout: float | None = None) -> _Events:
+        if self.vms is None:
+            real = None if timeout is None else max(0.0, timeout) / self._clock.speed.factor
+            return self._inner.select(real)
+        if timeout is not None and timeout <= 0:
+            return self._select(0)
+        return self._select_max(timeout)
+
+    def _select(self, real: float | None) -> _Events:
+        # The real selector's events, the clock sockets' handled here and left out.
+        assert self.vms is not None
+        events = self._inner.select(real)
+        if not any(key.data is CLOCK_KEY for key, _ in events):
+            return events
+        out = []
+        for key, mask in events:
+            if key.data is CLOCK_KEY:
+                self.vms.readable(key.fileobj)  # type: ignore[arg-type]
+            else:
+                out.append((key, mask))
+        return out
+
+    def _select_max(self, timeout: float | None) -> _Events:
+        vms = self.vms
+        assert vms is not None
+        clock = self._clock
+        ready = self._select(0)
+        if ready:
+            return ready
+        until = math.inf if timeout is None else clock.now() + timeout
+        vms.sync()  # whatever the host wrote to a board before now, the board has read when it answers
+        while True:
+            now = clock.now()
+            vms.wake_due(now)
+            target = min(until, vms.earliest_deadline())
+            if vms.quiet() and target < math.inf:
+                clock.jump_to(target)
+                now = clock.now()
+                vms.wake_due(now)
+                if now >= until:
+                    return []
+                continue
+            wait = None if target == math.inf else max(0.0, target - now)  # real seconds: rate 1 between jumps
+            ready = self._select(wait)
+            if ready or clock.now() >= until:
+                return ready
