@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread"]
@@ -15,8 +15,10 @@ T = TypeVar("T")
 class LoopThread:
     """Runs one event loop in a daemon thread; `run()` submits a coroutine and waits for it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str,
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop) -> None:
         self.name = name
+        self._loop_factory = loop_factory
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -24,11 +26,16 @@ class LoopThread:
     def running(self) -> bool:
         return self._loop is not None
 
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop, while the thread runs it."""
+        return self._loop
+
     def start(self) -> None:
         """Start the loop thread. Raises RuntimeError if it is already running."""
         if self._loop is not None:
             raise RuntimeError(f"{self.name}: loop thread already running")
-        self._loop = asyncio.new_event_loop()
+        self._loop = self._loop_factory()
         self._thread = threading.Thread(target=self._loop.run_forever, name=self.name, daemon=True)
         self._thread.start()
 

@@ -26,6 +26,7 @@ import importlib
 import importlib.metadata
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "install_delay_speedup",
     "installed_version",
     "intercept_engine_commands",
+    "paho_reads_loop_time",
     "require",
     "switch_door",
 ]
@@ -241,6 +243,39 @@ def _patched_broker_class() -> type[Any]:
                 await asyncio.wait([monitor], timeout=timeout)
 
     return PatchedBroker
+
+
+# ================================================================= paho-mqtt
+
+
+def paho_reads_loop_time() -> None:
+    """Make paho's keepalive clock the running event loop's time, process-wide (idempotent).
+
+    paho (under aiomqtt, the orchestrator's MQTT client) times its keepalive pings with its module
+    global ``time_func``, ``time.monotonic``. On a lab loop the broker counts the keepalive in lab
+    time, so paho must too, or at ``--speed 100`` the broker drops a client that pings every 30 real
+    seconds. Called from a loop's thread, the new ``time_func`` returns ``loop.time()``, which is
+    ``time.monotonic()`` on a plain loop; from any other thread, ``time.monotonic()``.
+
+    Raises:
+        UnsupportedVendorVersion: the installed paho has no ``time_func`` to replace.
+    """
+    client: Any = importlib.import_module("paho.mqtt.client")
+    current = getattr(client, "time_func", None)
+    if getattr(current, "labtwin_loop_time", False):
+        return
+    if not callable(current):
+        raise UnsupportedVendorVersion("paho-mqtt", installed_version("paho-mqtt"), "2.2.0",
+                                       "paho's keepalive clock, for lab time")
+
+    def loop_time() -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
+
+    loop_time.labtwin_loop_time = True  # type: ignore[attr-defined]
+    client.time_func = loop_time
 
 
 # ================================================================= opentrons

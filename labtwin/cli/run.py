@@ -23,6 +23,7 @@ from labtwin.scenarios.engine.experiment import Experiment
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR, Budget, PropertyScenario, run_scenario
 from labtwin.scenarios.labs.broker_url import BrokerAddress, parse_broker_url
 from labtwin.scenarios.labs.lab_file import LabConfig, load_lab_config
+from labtwin.twin.lab_time.speed import REAL, Speed
 
 if TYPE_CHECKING:
     from labtwin.scenarios.labs.lab import Lab
@@ -53,6 +54,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> Speed:
+    try:
+        return Speed.parse(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run`` to the labtwin command line."""
     run = commands.add_parser("run", help="run a scenario on a twin lab (default: the sensor experiment)")
@@ -72,6 +80,9 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     target.add_argument("--bench", action="store_true",
                         help="run on the bench the --lab file describes (hardware in the loop); twin-only rules "
                              "are skipped and listed")
+    run.add_argument("--speed", type=_speed, default=REAL, metavar="N|max",
+                     help="how fast a twin lab's time runs: N times real time (1 to 1000), or `max` (the clock "
+                          "jumps whenever the whole lab waits); default 1 (docs/time.md)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
     budget = run.add_argument_group("property scenarios")
@@ -151,11 +162,13 @@ def run_run(args: argparse.Namespace) -> int:
     on_bench = config is not None and (args.bench or (config.mode == "bench" and not args.twin))
     if on_bench and args.broker is not None:
         raise ConfigError("--broker chooses a twin lab's broker; a bench's is the lab file's [broker] url")
+    if on_bench and not args.speed.real:
+        raise ConfigError("--speed runs a twin lab's time faster; a bench runs in real time")
     if isinstance(scenario, PropertyScenario):
         return 0 if _run_property(scenario, args, config, on_bench) else 1
-    import asyncio
+    from labtwin.twin.lab_time import run_on_lab_time
 
-    asyncio.run(_run_experiment(scenario, args, config, on_bench))
+    run_on_lab_time(_run_experiment(scenario, args, config, on_bench), args.speed)
     return 0
 
 
@@ -175,7 +188,7 @@ def _twin_options(scenario: Experiment | PropertyScenario, args: argparse.Namesp
         print(f"  [{device_id}] {line}", flush=True)
 
     common: TwinLabKeywords = {"seed": args.seed, "work_dir": args.work_dir, "on_hazard": _print_hazard,
-                               "on_output": show_output if args.verbose else None}
+                               "on_output": show_output if args.verbose else None, "speed": args.speed}
     broker = _broker_choice(args.broker) if args.broker is not None else None
     if config is not None:
         options = twin_lab_options(config, **common)
@@ -210,7 +223,9 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
     broker = options.broker
     broker_label = broker.url if isinstance(broker, BrokerAddress) else f"embedded {broker}"
     source = f" from {config.source}" if config is not None else ""
-    print(f"labtwin {__version__}: starting twin lab{source} (broker: {broker_label}, seed {args.seed})", flush=True)
+    speed = "" if options.speed.real else f", --speed {options.speed}"
+    print(f"labtwin {__version__}: starting twin lab{source} (broker: {broker_label}, seed {args.seed}{speed})",
+          flush=True)
     lab = TwinLab(options)
     async with lab:
         assert lab.broker_address is not None
@@ -218,9 +233,13 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
         ot2 += f", OT-2 robot API twin {lab.ot2_robot_api_url}" if lab.ot2_robot_api_url else ""
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
+        lab_started, wall_started = lab.clock.now(), time.perf_counter()
         await _experiment_run(scenario, lab)
+        lab_s, wall_s = lab.clock.now() - lab_started, time.perf_counter() - wall_started
         _record_validation(lab.options, scenario.name, args, per_board=config is not None)
-    print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total)")
+    timing = "" if options.speed.real else (
+        f"; the experiment: lab time {lab_s:.1f} s, wall time {wall_s:.2f} s, {lab_s / wall_s:.1f}x")
+    print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total{timing})")
 
 
 async def _experiment_run(scenario: Experiment, lab: Lab) -> None:
@@ -292,7 +311,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
     rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"
     if run.passed:
         print(f"scenario {spec.name!r} passed: {run.examples_run} examples, {run.steps_run} steps in "
-              f"{run.duration_s:.1f} s ({rate})")
+              f"{run.duration_s:.1f} s ({rate}; {run.timing()})")
         if options is not None:
             _record_validation(options, spec.name, args, per_board=config is not None)
     else:
@@ -317,6 +336,8 @@ def _replay(args: argparse.Namespace) -> str:
         words.append("--twin" if args.twin else "--bench")
     if args.broker is not None:
         words += ["--broker", args.broker]
+    if not args.speed.real:
+        words += ["--speed", str(args.speed)]
     return " ".join(shlex.quote(word) for word in words)
 
 

@@ -78,3 +78,15 @@ class ScenarioRun:
     skipped_rules: dict[str, str] = field(default_factory=dict)  # rule -> missing capability
     firmware_hash: str | None = None
     shown_examples: list[ExampleRecord] = field(default_factory=list)  # the minimal failing one, or the last ones
+    lab_time_s: float = 0.0  # lab seconds the run took (its loop's clock; duration_s is wall time)
+    speed: str = "1"  # the labs' speed: a factor or "max"
+
+    @property
+    def speedup(self) -> float:
+        """Lab time per wall time."""
+        return self.lab_time_s / self.duration_s if self.duration_s > 0 else 1.0
+
+    def timing(self) -> str:
+        """``lab time 120.0 s, wall time 4.1 s (29.3x, --speed max)``, for summaries and reports."""
+        return (f"lab time {self.lab_time_s:.1f} s, wall time {self.duration_s:.1f} s "
+                f"({self.speedup:.1f}x, --speed {self.speed})")

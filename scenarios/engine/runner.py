@@ -27,6 +27,8 @@ from labtwin.orchestrator.loop_thread import LoopThread
 from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, TraceSeries
 from labtwin.scenarios.engine.state_machine import LabStateMachine, RunContext, run_context
 from labtwin.scenarios.labs.lab import Capability, Lab, twin_hardware
+from labtwin.twin.lab_time import Speed, lab_clock_of, lab_loop_factory
+from labtwin.twin.lab_time.speed import REAL
 
 __all__ = ["Budget", "LabFactory", "PropertyScenario", "run_scenario"]
 
@@ -70,6 +72,7 @@ class LabFactory:
         firmware_dir: the firmware the labs' boards run (its hash goes in the run record), or None
             for a bench, whose firmware is whatever was flashed.
         firmware_overlay: a directory the labs lay over ``firmware_dir`` (hashed with it).
+        speed: how fast the labs' time runs (their event loop's, docs/time.md).
     """
 
     open: Callable[[Mapping[str, object]], Coroutine[Any, Any, Lab]]
@@ -77,6 +80,7 @@ class LabFactory:
     capabilities: frozenset[Capability]
     firmware_dir: Path | None = None
     firmware_overlay: Path | None = None
+    speed: Speed = REAL
 
 
 def _collect_traces(lab: Lab, record: ExampleRecord) -> None:
@@ -144,7 +148,8 @@ def run_scenario(
         progress(f"  example {record.index + 1}: {len(record.steps)} steps, {len(record.faults)} faults, "
                  f"{status}  [{time.monotonic() - started:.1f} s]")
 
-    loop = LoopThread(f"labtwin-scenario-{spec.name}")
+    # The steps run on a loop of the labs' speed, driven from this thread (the clock holds between them).
+    loop = LoopThread(f"labtwin-scenario-{spec.name}", lab_loop_factory(lab_factory.speed, driven=True))
     context = RunContext(loop=loop, open_lab=lab_factory.open, close_lab=lab_factory.close, collect=collect,
                          capabilities=lab_factory.capabilities)
     if budget.max_time is None:
@@ -167,6 +172,8 @@ def run_scenario(
             if failure is not None:
                 break
     finally:
+        clock = lab_clock_of(loop.event_loop) if loop.event_loop is not None else None
+        lab_time_s = clock.now() if clock is not None else time.monotonic() - started
         loop.stop()
         run_context().reset(token)
 
@@ -186,6 +193,8 @@ def run_scenario(
         seed=seed_value,
         started_at=started_at,
         duration_s=time.monotonic() - started,
+        lab_time_s=lab_time_s,
+        speed=str(lab_factory.speed),
         budgets={"examples": budget.examples, "steps": budget.steps, "max_time": budget.max_time},
         passed=failure is None,
         examples_run=len(examples),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextvars
 import sys
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -29,6 +28,7 @@ from labtwin.orchestrator.loop_thread import LoopThread
 from labtwin.orchestrator.task_client import AsyncTaskClient
 from labtwin.scenarios.engine.run_record import ExampleRecord, StepRecord
 from labtwin.scenarios.labs.lab import Capability, Lab, TwinHardware, twin_hardware
+from labtwin.twin.lab_time import released, speed_factor
 
 __all__ = ["LabStateMachine", "Outcome", "RunContext", "needs", "run_context"]
 
@@ -142,7 +142,7 @@ class LabStateMachine(RuleBasedStateMachine):
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         """Run a coroutine on the lab's loop and return its result."""
-        return self.context.loop.run(coro, timeout)
+        return self.context.loop.run(released(coro), timeout)
 
     def _now(self) -> float:
         return self.lab.clock.now()
@@ -162,7 +162,7 @@ class LabStateMachine(RuleBasedStateMachine):
         """
         limit = self.request_timeout if timeout is None else timeout
         device = client if client is not None else self.lab.client(device_id)
-        started_clock, started = self._now(), time.monotonic()
+        started_clock = self._now()
         try:
             value = self.run(device.call(task, parameters, timeout=limit), timeout=limit + 30)
             outcome = Outcome("ok", value=value)
@@ -174,10 +174,11 @@ class LabStateMachine(RuleBasedStateMachine):
             outcome = Outcome("offline", message=str(e))
         except BrokerUnavailable as e:
             outcome = Outcome("broker", message=str(e))
-        outcome.elapsed_s = time.monotonic() - started
+        outcome.elapsed_s = self._now() - started_clock  # lab seconds, like the timeout
         detail = outcome.message if outcome.kind != "ok" else _short(outcome.value)
         self.log_step(f"{device_id}.{task}", parameters, started_clock, outcome.label, detail)
-        assert outcome.elapsed_s <= limit + HANG_SLACK_S, (
+        # The slack is real time: at speed N the hand-over between threads counts N times.
+        assert outcome.elapsed_s <= limit + HANG_SLACK_S * speed_factor(self.lab.clock), (
             f"{task} on {device_id} took {outcome.elapsed_s:.2f} s, past its {limit} s timeout")
         return outcome
 

@@ -58,7 +58,7 @@ from labtwin.twin.board.process import SimulatedBoard
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker
 from labtwin.twin.brokers.acl import DeviceAcl
 from labtwin.twin.clock import Clock, WallClock
-from labtwin.twin.lab_time import lab_clock_of
+from labtwin.twin.lab_time import lab_clock_of, speed_factor
 from labtwin.twin.network.network_twin import NetworkTwin
 from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
@@ -144,12 +144,6 @@ class TwinLab:
         self._firmware: dict[str, Path] = {}
         self._wire_board: Callable[[str, BoardModel], None] | None = None
 
-    @property
-    def clock_factor(self) -> float:
-        """Lab seconds per real second while the lab runs (1 at real time and at ``--speed max``)."""
-        speed = getattr(self.clock, "speed", None)
-        return speed.factor if speed is not None else 1.0
-
     # --- handles --------------------------------------------------------------------------
 
     def client(self, device_id: str) -> AsyncMQTTOrchestratorClient:
@@ -231,8 +225,7 @@ class TwinLab:
         speed = self.options.speed
         if clock is None and not speed.real:
             raise ConfigError(f"a twin lab at speed {speed} runs on a lab event loop of that speed: "
-                              "labtwin.twin.lab_time.run_on_lab_time(main(), speed), or pytest's `lab` fixture "
-                              "with --labtwin-speed (docs/time.md)")
+                              "labtwin.twin.lab_time.run_on_lab_time(main(), speed) (docs/time.md)")
         if clock is not None and not speed.real and clock.speed != speed:
             raise ConfigError(f"this twin lab runs at speed {speed}, but its event loop at speed {clock.speed}")
         if clock is not None:
@@ -438,7 +431,7 @@ class TwinLab:
         """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""
         board, client = self.board(device_id), self.client(device_id)
         # The boot timeout bounds real start-up work (the VM's CPU time counts N times at speed N).
-        limit = self.boot_timeout * self.clock_factor if timeout is None else timeout
+        limit = self.boot_timeout * speed_factor(self.clock) if timeout is None else timeout
         online = asyncio.create_task(client.wait_for_status("online", timeout=limit))
         died = asyncio.create_task(board.exited.wait())
         try:
@@ -491,7 +484,8 @@ def twin_lab_factory(options: TwinLabOptions | None = None, /, *, file_decides_b
     devices = base.devices
     firmware = {base.firmware_of(device_id) for device_id in devices}
     firmware_dir, overlay = firmware.pop() if len(firmware) == 1 else (None, None)  # the run record's one hash
-    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), firmware_dir, overlay)
+    return LabFactory(open_lab, close_lab, _capabilities(ot2_robot_api=base.ot2_robot_api), firmware_dir, overlay,
+                      base.speed)
 
 
 if TYPE_CHECKING:  # the declared interfaces, checked by mypy (tests/test_static_checks.py)

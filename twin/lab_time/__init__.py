@@ -7,7 +7,15 @@ same clock through their lab-time shims. See docs/time.md.
 """
 
 from labtwin.twin.lab_time.clock import LabClock
-from labtwin.twin.lab_time.event_loop import LabEventLoop, lab_clock_of, lab_loop_factory, run_on_lab_time
+from labtwin.twin.lab_time.event_loop import (
+    LabEventLoop,
+    lab_clock_of,
+    lab_loop_factory,
+    released,
+    run_on_lab_time,
+    speed_factor,
+)
 from labtwin.twin.lab_time.speed import Speed
 
-__all__ = ["LabClock", "LabEventLoop", "Speed", "lab_clock_of", "lab_loop_factory", "run_on_lab_time"]
+__all__ = ["LabClock", "LabEventLoop", "Speed", "lab_clock_of", "lab_loop_factory", "released", "run_on_lab_time",
+           "speed_factor"]

@@ -7,12 +7,13 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
+from labtwin.twin import vendor_patches
 from labtwin.twin.lab_time.clock import LabClock
 from labtwin.twin.lab_time.selector import LabSelector
 from labtwin.twin.lab_time.speed import Speed
 from labtwin.twin.lab_time.vm_clocks import VmClocks
 
-__all__ = ["LabEventLoop", "lab_clock_of", "lab_loop_factory", "run_on_lab_time"]
+__all__ = ["LabEventLoop", "lab_clock_of", "lab_loop_factory", "released", "run_on_lab_time", "speed_factor"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -26,11 +27,26 @@ class LabEventLoop(asyncio.SelectorEventLoop):
     time unchanged. ``vm_clocks`` is set at ``--speed max``: the boards' clock sockets.
     """
 
-    def __init__(self, speed: Speed) -> None:
+    def __init__(self, speed: Speed, *, driven: bool = False) -> None:
+        vendor_patches.paho_reads_loop_time()  # the orchestrator's MQTT keepalive on this loop's clock
         self.clock = LabClock(speed)
         selector = LabSelector(self.clock)
         self.vm_clocks: VmClocks | None = selector.vms
         super().__init__(selector)
+        if driven and self.vm_clocks is not None:
+            self.vm_clocks.busy += 1  # released only while a driver's coroutine runs (released())
+
+    async def released(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` with the clock free to jump: a loop ``driven`` from another thread (a scenario's
+        steps) holds its clock between the coroutines it is given, so lab time does not run on while
+        that thread works out its next step."""
+        if self.vm_clocks is None:
+            return await coro
+        self.vm_clocks.busy -= 1
+        try:
+            return await coro
+        finally:
+            self.vm_clocks.busy += 1
 
     def time(self) -> float:
         return self.clock.now()
@@ -69,11 +85,27 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         self.clock.close()
 
 
-def lab_loop_factory(speed: Speed) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A loop factory (for ``asyncio.Runner``, a LoopThread): a lab loop, or a plain one at real time."""
+def lab_loop_factory(speed: Speed, *, driven: bool = False) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A loop factory (for ``asyncio.Runner``, a LoopThread): a lab loop, or a plain one at real time.
+
+    ``driven``: the loop runs in its own thread for another thread's coroutines (see LabEventLoop.released).
+    """
     if speed.real:
         return asyncio.new_event_loop
-    return lambda: LabEventLoop(speed)
+    return lambda: LabEventLoop(speed, driven=driven)
+
+
+async def released(coro: Coroutine[Any, Any, T]) -> T:
+    """``coro``, with the running loop's clock free to jump if it is a driven lab loop."""
+    loop = asyncio.get_running_loop()
+    if isinstance(loop, LabEventLoop):
+        return await loop.released(coro)
+    return await coro
+
+
+def speed_factor(clock: object) -> float:
+    """Lab seconds per real second while a lab runs on ``clock`` (1 for real time and ``--speed max``)."""
+    return clock.speed.factor if isinstance(clock, LabClock) else 1.0
 
 
 def run_on_lab_time(coro: Coroutine[Any, Any, T], speed: Speed) -> T:

@@ -69,7 +69,8 @@ def _header(run: ScenarioRun, verdict: str) -> str:
     facts = [
         ("Seed", str(run.seed)),
         ("Started", _when(run.started_at)),
-        ("Duration", f"{run.duration_s:.2f} s"),
+        ("Duration", f"{run.duration_s:.2f} s wall time"),
+        ("Lab time", f"{run.lab_time_s:.2f} s ({run.speedup:.1f}x real time, --speed {run.speed})"),
         ("Examples run", str(run.examples_run)),
         ("Steps run", str(run.steps_run)),
         ("Budgets", budgets),

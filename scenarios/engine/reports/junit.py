@@ -60,6 +60,9 @@ def _add_properties(suite: ET.Element, run: ScenarioRun) -> None:
         ("seed", run.seed),
         ("examples_run", run.examples_run),
         ("steps_run", run.steps_run),
+        ("lab_time_s", f"{run.lab_time_s:.3f}"),
+        ("speed", run.speed),
+        ("speedup", f"{run.speedup:.2f}"),
     ]
     values += [(f"budget.{name}", value) for name, value in run.budgets.items()]
     optional = {"firmware_hash": run.firmware_hash, "reproduce_blob": run.reproduce_blob,
@@ -88,7 +91,7 @@ def _failure_body(run: ScenarioRun) -> str:
 def _system_out(run: ScenarioRun) -> str:
     lines = [
         f"scenario {run.scenario}: {run.description}",
-        f"seed {run.seed}; {run.examples_run} examples, {run.steps_run} steps in {run.duration_s:.2f} s",
+        f"seed {run.seed}; {run.examples_run} examples, {run.steps_run} steps; {run.timing()}",
     ]
     lines += [f"skipped rule {rule}: needs {capability}" for rule, capability in run.skipped_rules.items()]
     for example in run.shown_examples:
