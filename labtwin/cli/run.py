@@ -61,6 +61,23 @@ def _speed(text: str) -> Speed:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``1.5h``, ``1d`` as seconds."""
+    value = text.strip().lower()
+    unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), "")
+    try:
+        seconds = float(value[: len(value) - len(unit)]) * _DURATION_UNITS.get(unit, 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: a number of seconds, or with a unit "
+                                         "(90s, 10m, 1h, 1d)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
+    return seconds
+
+
 def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run`` to the labtwin command line."""
     run = commands.add_parser("run", help="run a scenario on a twin lab (default: the sensor experiment)")
@@ -83,6 +100,8 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     run.add_argument("--speed", type=_speed, default=REAL, metavar="N|max",
                      help="how fast a twin lab's time runs: N times real time (1 to 1000), or `max` (the clock "
                           "jumps whenever the whole lab waits); default 1 (docs/time.md)")
+    run.add_argument("--duration", type=_duration, metavar="TIME",
+                     help="how long an experiment that takes one runs, in lab time: 90s, 10m, 1h, 1d (logger)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
     budget = run.add_argument_group("property scenarios")
@@ -162,6 +181,9 @@ def run_run(args: argparse.Namespace) -> int:
     on_bench = config is not None and (args.bench or (config.mode == "bench" and not args.twin))
     if on_bench and args.broker is not None:
         raise ConfigError("--broker chooses a twin lab's broker; a bench's is the lab file's [broker] url")
+    if args.duration is not None and not (isinstance(scenario, Experiment) and scenario.takes_duration):
+        raise ConfigError(f"scenario {scenario.name!r} runs until it is done; --duration is for experiments that "
+                          "take a duration (like `logger`)")
     if on_bench and not args.speed.real:
         raise ConfigError("--speed runs a twin lab's time faster; a bench runs in real time")
     if isinstance(scenario, PropertyScenario):
@@ -234,7 +256,7 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
         lab_started, wall_started = lab.clock.now(), time.perf_counter()
-        await _experiment_run(scenario, lab)
+        await _experiment_run(scenario, lab, args.duration)
         lab_s, wall_s = lab.clock.now() - lab_started, time.perf_counter() - wall_started
         _record_validation(lab.options, scenario.name, args, per_board=config is not None)
     timing = "" if options.speed.real else (
@@ -242,10 +264,10 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
     print(f"scenario {scenario.name!r} passed; lab stopped ({time.perf_counter() - started:.2f} s total{timing})")
 
 
-async def _experiment_run(scenario: Experiment, lab: Lab) -> None:
+async def _experiment_run(scenario: Experiment, lab: Lab, duration: float | None = None) -> None:
     """Run the experiment; an exception from its own code is a failed scenario, shown where it was raised."""
     try:
-        await scenario.run(lab, lambda line: print(line, flush=True))
+        await scenario.start(lab, lambda line: print(line, flush=True), duration)
     except LabtwinError:
         raise
     except Exception as exc:
@@ -274,7 +296,7 @@ async def _run_on_bench(scenario: Experiment, args: argparse.Namespace, config: 
     async with BenchLab(config) as lab:
         print(f"bench connected in {time.perf_counter() - started:.2f} s: devices {', '.join(lab.device_ids)}",
               flush=True)
-        await _experiment_run(scenario, lab)
+        await _experiment_run(scenario, lab, args.duration)
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
 
 

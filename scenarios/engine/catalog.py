@@ -10,6 +10,7 @@ from labtwin.scenarios.engine.experiment import Experiment, Report
 from labtwin.scenarios.engine.runner import Budget, PropertyScenario
 from labtwin.scenarios.experiments.environment import ENVIRONMENT_LAB_FILE, run_environment_experiment
 from labtwin.scenarios.experiments.hybrid import run_hybrid_experiment
+from labtwin.scenarios.experiments.logger import DEFAULT_DURATION_S, run_logger_experiment
 from labtwin.scenarios.experiments.robot_api import run_robot_api_experiment
 from labtwin.scenarios.experiments.sensor import run_sensor_experiment
 from labtwin.scenarios.labs.lab import Capability, Lab, twin_hardware
@@ -33,6 +34,11 @@ async def _sensor(lab: Lab, report: Report) -> None:
         servo = (f"servo GP{BENCH_SERVO_PIN} at {model.servo_angle(BENCH_SERVO_PIN):.1f} degrees"
                  if BENCH_SERVO_PIN in model.servos else f"no servo wired to GP{BENCH_SERVO_PIN}")
         report(f"  twin hardware: LED {'on' if model.led else 'off'}, {servo}, {len(model.hazards)} hazard(s)")
+
+
+async def _logger(lab: Lab, report: Report, duration: float = DEFAULT_DURATION_S) -> None:
+    await run_logger_experiment(lab.client(lab.device_ids[0]), lab.clock, duration=duration,
+                                servo_pin=BENCH_SERVO_PIN, report=report)
 
 
 async def _hybrid(lab: Lab, report: Report) -> None:
@@ -74,6 +80,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     for s in [
         Experiment("sensor", "The seed's sensor experiment: LED on, read ADC 26/27/28, LED off, "
                            "servo to 90 degrees, device status.", _sensor),
+        Experiment("logger", "Logs a sensor every 10 s and moves the servo every minute for --duration of lab time "
+                           "(default 10 min; try --speed max).", _logger),
         Experiment("hybrid", "The seed's hybrid experiment: the OT-2 twin mixes colours over HTTP, the Pico W "
                            "reads a sensor over MQTT after each mix; a table of both.", _hybrid, needs_ot2=True),
         Experiment("environment", "The seed's environmental monitoring: the OT-2 mixes, a Pico W reads a BME280, a "

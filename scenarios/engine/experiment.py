@@ -48,6 +48,25 @@ class Experiment:
     lab_file: Path | None = None
     """The lab file it runs on when none is given (an example lab's own): its twin, unless ``--lab``."""
 
+    @property
+    def takes_duration(self) -> bool:
+        """Whether its function takes ``duration`` (lab seconds; ``labtwin run NAME --duration 1h``)."""
+        return "duration" in inspect.signature(self.run).parameters
+
+    async def start(self, lab: Lab, report: Report, duration: float | None = None) -> None:
+        """Run it on ``lab``; ``duration`` (lab seconds) goes to an experiment that takes one.
+
+        Raises:
+            ConfigError: a duration for an experiment that takes none.
+        """
+        if duration is None:
+            await self.run(lab, report)
+            return
+        if not self.takes_duration:
+            raise ConfigError(f"experiment {self.name!r} runs until it is done; --duration is for experiments "
+                              "that take a duration (like `logger`)")
+        await self.run(lab, report, duration=duration)  # type: ignore[call-arg]
+
 
 @overload
 def experiment(name: ExperimentRun, /) -> Experiment: ...
