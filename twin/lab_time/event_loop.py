@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar, TypeVarTuple, Unpack
@@ -16,6 +17,7 @@ from labtwin.twin.lab_time.vm_clocks import VmClocks
 __all__ = ["LabEventLoop", "lab_clock_of", "lab_loop_factory", "released", "run_on_lab_time", "speed_factor"]
 
 T = TypeVar("T")
+TransportT = TypeVar("TransportT", bound=asyncio.BaseTransport)
 Ts = TypeVarTuple("Ts")
 
 
@@ -35,6 +37,37 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         if driven and self.vm_clocks is not None:
             self.vm_clocks.busy += 1  # released only while a driver's coroutine runs (released())
+
+    # At --speed max a sync round goes to the boards only after the host wrote something (to a board,
+    # perhaps): every byte the host sends leaves through a transport of this loop or sock_sendall.
+    def _make_socket_transport(self, *args: Any, **kwargs: Any) -> asyncio.Transport:
+        return self._noting_writes(super()._make_socket_transport(*args, **kwargs))  # type: ignore[misc]
+
+    def _make_write_pipe_transport(self, *args: Any, **kwargs: Any) -> asyncio.WriteTransport:
+        return self._noting_writes(super()._make_write_pipe_transport(*args, **kwargs))  # type: ignore[misc]
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        if self.vm_clocks is not None:
+            self.vm_clocks.host_wrote = True
+        await super().sock_sendall(sock, data)
+
+    def _noting_writes(self, transport: TransportT) -> TransportT:
+        clocks = self.vm_clocks
+        if clocks is None:
+            return transport
+        write, writelines = transport.write, transport.writelines
+
+        def noted_write(data: Any) -> None:
+            clocks.host_wrote = True
+            write(data)
+
+        def noted_writelines(lines: Any) -> None:
+            clocks.host_wrote = True
+            writelines(lines)
+
+        transport.write = noted_write  # type: ignore[method-assign]
+        transport.writelines = noted_writelines  # type: ignore[method-assign]
+        return transport
 
     async def released(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` with the clock free to jump: a loop ``driven`` from another thread (a scenario's

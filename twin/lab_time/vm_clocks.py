@@ -61,6 +61,7 @@ class VmClocks:
         self._vms: dict[str, _Vm] = {}
         self._hello: dict[socket.socket, bytearray] = {}  # connected, not yet named
         self.busy = 0  # in-flight work the VMs cannot report (requests to processes off the lab clock)
+        self.host_wrote = True  # the host has sent bytes since the last sync (the lab loop notes its writes)
 
     # ------------------------------------------------------------------ boards come and go
     def vm_environment(self, name: str) -> dict[str, str]:
@@ -89,7 +90,13 @@ class VmClocks:
         return min((vm.deadline for vm in self._vms.values()), default=math.inf)
 
     def sync(self) -> None:
-        """Ask every connected VM how it is (after what the host wrote so far)."""
+        """Ask every connected VM how it is, if the host has written anything since it last asked.
+
+        A VM that answers has read everything the host wrote before the question.
+        """
+        if not self.host_wrote:
+            return
+        self.host_wrote = False
         for vm in self._vms.values():
             self._send(vm, b"s")
 
