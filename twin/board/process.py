@@ -286,6 +286,7 @@ class SimulatedBoard:
             *argv, cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         self._proc = proc
+        self._note_pid(proc.pid)
         self.note(f"console REPL (pid {proc.pid}, {'soft reboot' if cause is not None else 'takeover'})")
         return proc
 
@@ -326,6 +327,7 @@ class SimulatedBoard:
             cwd=self.flash_dir, env=self._vm_env(), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, limit=STREAM_LIMIT)
+        self._note_pid(self._proc.pid)
         self.note(f"boot {self.model.boot_count} (pid {self._proc.pid}, reset cause {cause})")
 
     def _vm_env(self) -> dict[str, str]:
@@ -342,6 +344,11 @@ class SimulatedBoard:
             shims = f"{LAB_TIME_SHIM_DIR}:{shims}"
         env["MICROPYPATH"] = f"{self.flash_dir}:{shims}:.frozen:{self.flash_dir / 'lib'}"
         return env
+
+    def _note_pid(self, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, LabEventLoop):  # at --speed max its connections are attributed to it
+            loop.vm_spawned(self.device_id, pid)
 
     async def _supervise(self) -> None:
         # Runs for the whole powered life: pumps output, reaps, reboots on machine.reset().

@@ -17,7 +17,7 @@ from labtwin.twin.lab_time.vm_clocks import VmClocks
 __all__ = ["LabEventLoop", "lab_clock_of", "lab_loop_factory", "released", "run_on_lab_time", "speed_factor"]
 
 T = TypeVar("T")
-TransportT = TypeVar("TransportT", bound=asyncio.BaseTransport)
+TransportT = TypeVar("TransportT", bound=asyncio.WriteTransport)
 Ts = TypeVarTuple("Ts")
 
 
@@ -41,10 +41,12 @@ class LabEventLoop(asyncio.SelectorEventLoop):
     # At --speed max a sync round goes to the boards only after the host wrote something (to a board,
     # perhaps): every byte the host sends leaves through a transport of this loop or sock_sendall.
     def _make_socket_transport(self, *args: Any, **kwargs: Any) -> asyncio.Transport:
-        return self._noting_writes(super()._make_socket_transport(*args, **kwargs))  # type: ignore[misc]
+        transport: asyncio.Transport = super()._make_socket_transport(*args, **kwargs)  # type: ignore[misc]
+        return self._noting_writes(transport)
 
     def _make_write_pipe_transport(self, *args: Any, **kwargs: Any) -> asyncio.WriteTransport:
-        return self._noting_writes(super()._make_write_pipe_transport(*args, **kwargs))  # type: ignore[misc]
+        transport: asyncio.WriteTransport = super()._make_write_pipe_transport(*args, **kwargs)  # type: ignore[misc]
+        return self._noting_writes(transport)
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         if self.vm_clocks is not None:
@@ -56,17 +58,28 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         if clocks is None:
             return transport
         write, writelines = transport.write, transport.writelines
+        sock = transport.get_extra_info("socket")
+        readers: list[object] = []  # found at the first write: the peer has connected by then
+
+        def note() -> None:
+            if not readers:
+                try:
+                    ends = (sock.getsockname(), sock.getpeername()) if sock is not None else (None, None)
+                except OSError:
+                    ends = (None, None)
+                readers.append(clocks.reader_of(*ends))
+            clocks.wrote_to(readers[0])
 
         def noted_write(data: Any) -> None:
-            clocks.host_wrote = True
+            note()
             write(data)
 
         def noted_writelines(lines: Any) -> None:
-            clocks.host_wrote = True
+            note()
             writelines(lines)
 
         transport.write = noted_write  # type: ignore[method-assign]
-        transport.writelines = noted_writelines  # type: ignore[method-assign]
+        transport.writelines = noted_writelines  # type: ignore[method-assign,assignment]
         return transport
 
     async def released(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -107,6 +120,11 @@ class LabEventLoop(asyncio.SelectorEventLoop):
             self.vm_clocks.started(name)
             env.update(self.vm_clocks.vm_environment(name))
         return env
+
+    def vm_spawned(self, name: str, pid: int) -> None:
+        """Board ``name``'s VM runs as process ``pid``."""
+        if self.vm_clocks is not None:
+            self.vm_clocks.spawned(name, pid)
 
     def vm_exited(self, name: str) -> None:
         """Board ``name``'s VM has exited: it no longer holds the clock."""

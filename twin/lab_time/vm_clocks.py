@@ -22,14 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import secrets
 import selectors
 import socket
 from dataclasses import dataclass, field
 
+from labtwin.twin.lab_time.socket_owners import peer_socket_inode, socket_inodes
+
 __all__ = ["CLOCK_KEY", "VmClocks"]
 
 log = logging.getLogger("labtwin.twin.lab_time")
+
+_EVERYONE = object()
 
 CLOCK_KEY = object()
 """The ``data`` of the selector keys of the clock sockets (the lab selector keeps their events)."""
@@ -45,6 +50,8 @@ class _Vm:
     echo: int = -1  # bytes it said it had read, in its last report (-1: no report yet)
     deadline: float = math.inf  # lab seconds it waits until (its last report)
     buffer: bytearray = field(default_factory=bytearray)
+    pid: int | None = None  # its process, once started
+    wrote: bool = True  # the host wrote to it since the last sync
 
 
 class VmClocks:
@@ -61,7 +68,8 @@ class VmClocks:
         self._vms: dict[str, _Vm] = {}
         self._hello: dict[socket.socket, bytearray] = {}  # connected, not yet named
         self.busy = 0  # in-flight work the VMs cannot report (requests to processes off the lab clock)
-        self.host_wrote = True  # the host has sent bytes since the last sync (the lab loop notes its writes)
+        self.host_wrote = True  # the host sent bytes no board is known to own since the last sync
+        self._owners: dict[int, str | None] = {}  # peer socket inode -> the VM holding it (None: the host)
 
     # ------------------------------------------------------------------ boards come and go
     def vm_environment(self, name: str) -> dict[str, str]:
@@ -73,6 +81,46 @@ class VmClocks:
         """Board ``name`` has a VM starting: it holds the clock until it reports."""
         self.stopped(name)
         self._vms[name] = _Vm(name)
+
+    def spawned(self, name: str, pid: int) -> None:
+        """Board ``name``'s VM runs as process ``pid`` (its connections are attributed to it)."""
+        vm = self._vms.get(name)
+        if vm is not None:
+            vm.pid = pid
+
+    def reader_of(self, local: tuple[str, int] | None, peer: tuple[str, int] | None) -> object:
+        """Who reads what the host writes on the connection ``local`` -> ``peer`` (for :meth:`wrote_to`).
+
+        A board's VM (its name), the host itself (None), or, for a connection nobody can place (a pipe,
+        a process not on the lab clock), everyone. Looked up once per connection: it reads ``/proc``.
+        """
+        return self._owner(local, peer)
+
+    def wrote_to(self, reader: object) -> None:
+        """Note a host write to ``reader`` (from :meth:`reader_of`): the VMs it reaches get synced."""
+        if reader is _EVERYONE:
+            self.host_wrote = True
+        elif isinstance(reader, str):
+            vm = self._vms.get(reader)
+            if vm is not None:
+                vm.wrote = True
+
+    def _owner(self, local: tuple[str, int] | None, peer: tuple[str, int] | None) -> object:
+        if local is None or peer is None or peer[0] != "127.0.0.1":
+            return _EVERYONE
+        inode = peer_socket_inode(local, peer)
+        if inode is None:
+            return _EVERYONE
+        if inode in self._owners:
+            return self._owners[inode]
+        for vm in self._vms.values():
+            if vm.pid is not None and inode in socket_inodes(vm.pid):
+                self._owners[inode] = vm.name
+                return vm.name
+        if inode in socket_inodes(os.getpid()):
+            self._owners[inode] = None
+            return None
+        return _EVERYONE
 
     def stopped(self, name: str) -> None:
         """Board ``name``'s VM is gone (or going): it no longer holds the clock."""
@@ -94,11 +142,11 @@ class VmClocks:
 
         A VM that answers has read everything the host wrote before the question.
         """
-        if not self.host_wrote:
-            return
-        self.host_wrote = False
+        everyone, self.host_wrote = self.host_wrote, False
         for vm in self._vms.values():
-            self._send(vm, b"s")
+            if everyone or vm.wrote:
+                vm.wrote = False
+                self._send(vm, b"s")
 
     def wake_due(self, now: float) -> None:
         """Wake the VMs whose deadline has come."""
