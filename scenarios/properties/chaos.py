@@ -10,7 +10,6 @@ within a bound; the hardware agrees with the last acknowledged command.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -115,15 +114,21 @@ class Chaos(LabStateMachine):
             self.run(self.lab.client(device_id).call("get_device_status", timeout=FAULTED_TIMEOUT_S * 4))
 
     def _recovered(self, device_id: str) -> bool:
-        deadline = time.monotonic() + RECOVERY_BOUND_S
+        return self.run(self._serving_within(device_id, RECOVERY_BOUND_S), timeout=60 + RECOVERY_BOUND_S)
+
+    async def _serving_within(self, device_id: str, bound_s: float) -> bool:
+        """Whether ``device_id`` answers a status request within ``bound_s`` seconds of the lab's time."""
+        loop = asyncio.get_running_loop()  # on a twin its time() is the lab clock
+        deadline = loop.time() + bound_s
         client = self.lab.client(device_id)
-        while time.monotonic() < deadline:
+        while True:
             try:
-                self.run(client.call("get_device_status", timeout=1.0), timeout=10)
+                await client.call("get_device_status", timeout=1.0)
                 return True
             except Exception:
-                self.run(asyncio.sleep(0.2))
-        return False
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.2)
 
     # --- rules: orchestrator actions ------------------------------------------------------
 

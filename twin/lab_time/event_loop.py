@@ -10,6 +10,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from labtwin.twin import vendor_patches
 from labtwin.twin.lab_time.clock import LabClock
+from labtwin.twin.lab_time.host_ends import HostEnds
 from labtwin.twin.lab_time.selector import LabSelector
 from labtwin.twin.lab_time.speed import Speed
 from labtwin.twin.lab_time.vm_clocks import VmClocks
@@ -34,6 +35,7 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         self.clock = LabClock(speed)
         selector = LabSelector(self.clock)
         self.vm_clocks: VmClocks | None = selector.vms
+        self._host_ends = HostEnds()
         super().__init__(selector)
         if driven and self.vm_clocks is not None:
             self.vm_clocks.busy += 1  # released only while a driver's coroutine runs (released())
@@ -48,6 +50,10 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         transport: asyncio.WriteTransport = super()._make_write_pipe_transport(*args, **kwargs)  # type: ignore[misc]
         return self._noting_writes(transport)
 
+    def _start_serving(self, protocol_factory: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
+        self._host_ends.listening(sock)
+        super()._start_serving(protocol_factory, sock, *args, **kwargs)  # type: ignore[misc]
+
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         if self.vm_clocks is not None:
             self.vm_clocks.host_wrote = True
@@ -57,6 +63,8 @@ class LabEventLoop(asyncio.SelectorEventLoop):
         clocks = self.vm_clocks
         if clocks is None:
             return transport
+        host_ends = self._host_ends
+        host_ends.connected(transport)
         write, writelines = transport.write, transport.writelines
         sock = transport.get_extra_info("socket")
         readers: list[object] = []  # found at the first write: the peer has connected by then
@@ -67,7 +75,8 @@ class LabEventLoop(asyncio.SelectorEventLoop):
                     ends = (sock.getsockname(), sock.getpeername()) if sock is not None else (None, None)
                 except OSError:
                     ends = (None, None)
-                readers.append(clocks.reader_of(*ends))
+                to_host = ends[1] is not None and host_ends.owns(tuple(ends[1]))
+                readers.append(None if to_host else clocks.reader_of(*ends))
             clocks.wrote_to(readers[0])
 
         def noted_write(data: Any) -> None:
