@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from labtwin.scenarios.labs.twin_lab_options import TwinLabOptions
     from labtwin.twin.board.model import Hazard
 
-__all__ = ["add_list_parser", "add_run_parser", "run_list", "run_run"]
+__all__ = ["add_list_parser", "add_run_parser", "duration_seconds", "run_list", "run_run"]
 
 # Where labtwin's own modules live (the package's folders: a wheel's labtwin/, or a checkout's mapped folders).
 _LABTWIN_ROOTS = tuple({Path(module.__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def _speed(text: str) -> Speed:
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def _duration(text: str) -> float:
+def duration_seconds(text: str) -> float:
     """``90``, ``90s``, ``10m``, ``1.5h``, ``1d`` as seconds."""
     value = text.strip().lower()
     unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if value.endswith(u)), "")
@@ -100,7 +100,7 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     run.add_argument("--speed", type=_speed, default=REAL, metavar="N|max",
                      help="how fast a twin lab's time runs: N times real time (1 to 1000), or `max` (the clock "
                           "jumps whenever the whole lab waits); default 1 (docs/time.md)")
-    run.add_argument("--duration", type=_duration, metavar="TIME",
+    run.add_argument("--duration", type=duration_seconds, metavar="TIME",
                      help="how long an experiment that takes one runs, in lab time: 90s, 10m, 1h, 1d (logger)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
@@ -258,6 +258,9 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
         lab_started, wall_started = lab.clock.now(), time.perf_counter()
         await _experiment_run(scenario, lab, args.duration)
         lab_s, wall_s = lab.clock.now() - lab_started, time.perf_counter() - wall_started
+        # The same seed at --speed max gives the same events on every board (docs/time.md).
+        print("board events: " + ", ".join(f"{device} {lab.board(device).model.trace.events_digest()[:12]}"
+                                           for device in lab.device_ids))
         _record_validation(lab.options, scenario.name, args, per_board=config is not None)
     timing = "" if options.speed.real else (
         f"; the experiment: lab time {lab_s:.1f} s, wall time {wall_s:.2f} s, {lab_s / wall_s:.1f}x")

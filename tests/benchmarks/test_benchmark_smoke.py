@@ -161,3 +161,22 @@ def test_i2c_bus_prints_register_and_bme280_read_costs_beside_the_adc(tmp_path: 
         assert len(medians.split(",")) == 3 and all(int(m) > 0 for m in medians.split(",")), output
     assert re.search(r"^register read / ADC read \(best medians\): [\d.]+x$", output, re.MULTILINE), output
     assert re.search(r"^full BME280 read: [\d.]+ ms", output, re.MULTILINE), output
+
+
+def test_lab_time_prints_lab_time_wall_time_and_speed_up_for_each_part(tmp_path: Path) -> None:
+    output = run_benchmark("lab_time.py", "--logger-duration", "2m", "--chaos-examples", "1", "--chaos-steps", "5",
+                           "--boards", "2", "--soak-duration", "20m", "--faults-per-hour", "30", work_dir=tmp_path)
+
+    line = rf"^(logger|chaos|soak 2 boards x 20m): lab time {NUMBER} s, wall time {NUMBER} s, speed-up {NUMBER}x"
+    figures = {name: (float(lab), float(wall), float(up))
+               for name, lab, wall, up in re.findall(line, output, re.MULTILINE)}
+    assert set(figures) == {"logger", "chaos", "soak 2 boards x 20m"}, output
+    for lab_s, wall_s, speed_up in figures.values():
+        assert lab_s > 0 and wall_s > 0 and speed_up > 0
+    assert figures["logger"][0] >= 120.0, output  # the whole duration ran
+    assert figures["soak 2 boards x 20m"][0] >= 1200.0, output
+    assert re.search(r"^logger: .* \(12 readings;", output, re.MULTILINE), output  # one every 10 s
+    assert re.search(r"^chaos: .* \(\d+ steps, [\d.]+ steps/s;", output, re.MULTILINE), output
+    tasks = re.search(r"^soak tasks: (\d+) ok, 0 wrong, failed: ", output, re.MULTILINE)
+    assert tasks and int(tasks.group(1)) >= 30, output  # 2 boards x 20 minutes, minus a few under faults
+    assert re.search(r"^soak faults: ", output, re.MULTILINE), output

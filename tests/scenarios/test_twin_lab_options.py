@@ -27,6 +27,14 @@ BAD_OPTIONS = [
     ({"boot_concurrency": 0}, "boot_concurrency must be at least 1, got 0"),
     ({"ot2_robot_api_delay_speedup": 0.0}, "ot2_robot_api_delay_speedup must be > 0, got 0.0"),
     ({"heap_bytes": 1000}, "heap_bytes=1000 is too small for any MicroPython firmware"),
+    ({"speed": "0.5"}, "speed 0.5 is out of range: a twin lab runs 1 to 1000 times real time, or `max`"),
+    ({"speed": "fast"}, "speed 'fast' is neither a number \\(1 to 1000\\) nor `max`"),
+    # Processes off the lab clock: a jump would leave their timers behind (docs/time.md).
+    ({"speed": "max", "broker": "mosquitto"}, "--speed max jumps the clock when the whole lab waits, which it cannot "
+     "see in processes off the lab clock: this lab has a Mosquitto broker \\(use the embedded amqtt broker\\) "
+     "\\(docs/time.md\\)"),
+    ({"speed": "max", "ot2": True, "ot2_robot_api": True}, "--speed max .* this lab has the OT-2 twin \\(use "
+     "--speed N\\); the OT-2 robot API twin \\(use --speed N\\) \\(docs/time.md\\)"),
 ]
 
 

@@ -246,10 +246,11 @@ class VmClocks:
         vm.deadline = math.inf if due < 0 else due / 1e6
 
     def _gone(self, vm: _Vm) -> None:
-        # Its socket closed: the VM exited (or will be restarted and report again).
+        # Its socket closed: the VM is exiting. It holds the clock until the host has reaped it
+        # (stopped()): a board rebooting must not see the lab jump between its two VMs.
         if vm.sock is not None:
             self._close(vm.sock)
-        self._vms.pop(vm.name, None)
+        vm.sock, vm.echo, vm.deadline = None, -1, math.inf
 
     def _close(self, sock: socket.socket) -> None:
         self._hello.pop(sock, None)

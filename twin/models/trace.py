@@ -8,6 +8,7 @@ to numpy for analysis. Memory stays bounded however long a lab runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterator
 
@@ -67,6 +68,16 @@ class Trace:
     def to_numpy(self, signal: str) -> npt.NDArray[np.float64]:
         """Samples of ``signal`` as an ``(n, 2)`` float64 array of ``[t, value]`` rows."""
         return np.asarray(self._data.get(signal, ()), dtype=np.float64).reshape(-1, 2)
+
+    def events_digest(self) -> str:
+        """A SHA-256 of every signal's values in order, without their times: the same for two runs in
+        which the hardware went through the same events, whenever exactly each happened."""
+        digest = hashlib.sha256()
+        for signal in self.signals():
+            digest.update(signal.encode() + b"\0")
+            for _, value in self._data[signal]:
+                digest.update(repr(value).encode() + b",")
+        return digest.hexdigest()
 
     def clear(self, signal: str | None = None) -> None:
         """Forget one signal's samples, or every signal's when ``signal`` is None."""

@@ -1,0 +1,255 @@
+"""Lab time on the host alone (no VM): Speed, LabClock, LabEventLoop and the helpers around them.
+
+Timing here is measured against ``time.monotonic`` over real waits of a fifth of a second or so, and
+judged by a ratio with a tolerance; what must happen in order (an executor job before a jump) is judged
+by the order of events, never by a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labtwin.errors import ConfigError
+from labtwin.twin.clock import WallClock
+from labtwin.twin.lab_time import LabClock, LabEventLoop, Speed, lab_clock_of, released, run_on_lab_time, speed_factor
+from labtwin.twin.lab_time.speed import MAX, REAL
+
+# ------------------------------------------------------------------ Speed
+
+
+@pytest.mark.parametrize(("text", "factor"), [("1", 1.0), ("10", 10.0), ("100", 100.0), ("1000", 1000.0),
+                                              (" 2.5 ", 2.5), (7, 7.0), (1000.0, 1000.0)])
+def test_speed_parse_accepts_1_to_1000_times_real_time(text: str | float, factor: float) -> None:
+    speed = Speed.parse(text)
+    assert speed.factor == factor and not speed.jumps
+    assert speed.real is (factor == 1.0)
+
+
+@pytest.mark.parametrize("text", ["max", "MAX", " Max "])
+def test_speed_parse_max_jumps(text: str) -> None:
+    speed = Speed.parse(text)
+    assert speed is MAX and speed.jumps and not speed.real and str(speed) == "max"
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1001", "0.5", "fast", "", "nan", "inf", -1, 0, 1001, float("nan")])
+def test_speed_parse_refuses_what_is_neither_1_to_1000_nor_max(text: str | float) -> None:
+    with pytest.raises(ConfigError, match="speed"):
+        Speed.parse(text)
+
+
+def test_speed_round_trips_through_its_text() -> None:
+    for text in ("1", "10", "2.5", "1000", "max"):
+        assert str(Speed.parse(text)) == text
+        assert Speed.parse(str(Speed.parse(text))) == Speed.parse(text)
+    assert Speed.parse(REAL) is REAL
+
+
+# ------------------------------------------------------------------ LabClock
+
+
+def _rate(clock: LabClock, real_seconds: float) -> float:
+    """Lab seconds per real second over a real wait of ``real_seconds``."""
+    lab0, real0 = clock.now(), time.monotonic()
+    time.sleep(real_seconds)
+    lab1, real1 = clock.now(), time.monotonic()
+    return (lab1 - lab0) / (real1 - real0)
+
+
+@pytest.mark.parametrize("factor", [1.0, 10.0, 250.0])
+def test_lab_clock_runs_factor_times_real_time(factor: float) -> None:
+    clock = LabClock(Speed(factor))
+    try:
+        rate = _rate(clock, 0.2)
+        # The two reads of each pair are microseconds apart: 1 % is plenty, and far from a wrong factor.
+        assert rate == pytest.approx(factor, rel=0.01)
+        assert clock.now() >= 0.2 * factor * 0.99  # counted from the clock's creation
+        assert clock.real_seconds(10.0) == pytest.approx(10.0 / factor)
+    finally:
+        clock.close()
+
+
+def test_lab_clock_jump_to_moves_forward_never_back_and_tells_the_vms(tmp_path: Path) -> None:
+    clock = LabClock(MAX)
+    try:
+        env = clock.vm_environment()
+        offset_file = Path(env["LABTWIN_LAB_OFFSET_FILE"])
+        assert int(offset_file.read_text()) == 0 and clock.jumped == 0
+        start = clock.now()
+        clock.jump_to(start + 3600)
+        after = clock.now()
+        assert 3600 <= after - start < 3600 + 0.5  # there, and running on at real rate from there
+        assert clock.jumped == pytest.approx(3600, abs=0.5)
+        # The VMs read the offset (microseconds) from the file: it is what the host added.
+        assert int(offset_file.read_text()) == pytest.approx(clock.jumped * 1e6, abs=1)
+        jumped = clock.jumped
+        clock.jump_to(start + 10)  # the past: nothing
+        clock.jump_to(after - 1)
+        assert clock.jumped == jumped and clock.now() >= after
+        assert int(offset_file.read_text()) == pytest.approx(jumped * 1e6, abs=1)
+        # Its rate between jumps is real time (1 lab second per second).
+        assert _rate(clock, 0.2) == pytest.approx(1.0, rel=0.01)
+    finally:
+        clock.close()
+    assert not offset_file.exists()
+
+
+def test_a_scaled_lab_clock_does_not_jump_forward_but_ignores_the_past() -> None:
+    clock = LabClock(Speed(10))
+    try:
+        assert "LABTWIN_LAB_OFFSET_FILE" not in clock.vm_environment()
+        assert clock.vm_environment()["LABTWIN_LAB_SPEED"] == "10"
+        clock.jump_to(clock.now() - 1)  # backwards: a no-op at every speed
+        with pytest.raises(RuntimeError, match="does not jump"):
+            clock.jump_to(clock.now() + 60)
+        assert clock.jumped == 0
+    finally:
+        clock.close()
+    assert LabClock(Speed(2.5)).vm_environment()["LABTWIN_LAB_SPEED"] == "2.5"
+
+
+def test_speed_factor_and_lab_clock_of() -> None:
+    scaled, jumping = LabClock(Speed(10)), LabClock(MAX)
+    try:
+        assert speed_factor(scaled) == 10 and speed_factor(jumping) == 1 and speed_factor(WallClock()) == 1
+    finally:
+        scaled.close()
+        jumping.close()
+    plain = asyncio.new_event_loop()
+    lab = LabEventLoop(Speed(10))
+    try:
+        assert lab_clock_of(plain) is None
+        assert lab_clock_of(lab) is lab.clock and lab.clock.speed == Speed(10)
+    finally:
+        plain.close()
+        lab.close()
+
+
+# ------------------------------------------------------------------ LabEventLoop
+
+
+def test_a_lab_loop_at_speed_10_sleeps_ten_times_faster() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        lab0, real0 = loop.time(), time.monotonic()
+        await asyncio.sleep(2.0)
+        return loop.time() - lab0, time.monotonic() - real0
+
+    lab, real = run_on_lab_time(main(), Speed(10))
+    assert 2.0 <= lab < 2.0 + 0.5  # never short; a late wake-up of a few real ms is tens of lab ms
+    assert lab / real == pytest.approx(10, rel=0.01)  # the loop's time is the clock's
+    assert 0.2 <= real < 0.25 + 0.25  # ...and the wait is a tenth as long in real time
+
+
+def test_asyncio_timeouts_count_lab_seconds() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        lab0, real0 = loop.time(), time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.Event().wait(), 30.0)
+        return loop.time() - lab0, time.monotonic() - real0
+
+    lab, real = run_on_lab_time(main(), Speed(100))
+    assert 30.0 <= lab < 31.0 and real < 1.0
+
+
+def test_an_idle_hour_at_max_takes_no_time() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        lab0, real0 = loop.time(), time.monotonic()
+        await asyncio.sleep(3600)
+        return loop.time() - lab0, time.monotonic() - real0
+
+    lab, real = run_on_lab_time(main(), MAX)
+    assert lab >= 3600
+    assert lab < 3600 + 1  # it jumped to the deadline, not past it
+    assert real < 2.0
+
+
+def test_timers_at_max_fire_in_lab_time_order() -> None:
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        fired: list[tuple[str, float]] = []
+
+        async def after(name: str, seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            fired.append((name, loop.time()))
+
+        t0 = loop.time()
+        await asyncio.gather(after("c", 300), after("a", 100), after("b", 200))
+        return [(name, t - t0) for name, t in fired]
+
+    fired = run_on_lab_time(main(), MAX)
+    assert [name for name, _ in fired] == ["a", "b", "c"]
+    for (_, t), want in zip(fired, (100, 200, 300), strict=True):
+        assert want <= t < want + 0.5
+
+
+def test_an_executor_job_holds_the_clock_at_max() -> None:
+    """A thread's work is in flight: the clock must not jump past it, so a lab sleep ends after the job."""
+
+    async def main() -> tuple[list[str], float, float]:
+        loop = asyncio.get_running_loop()
+        events: list[str] = []
+        job_started = threading.Event()
+        lab_at_job_end: list[float] = []
+
+        def job() -> None:
+            job_started.set()
+            time.sleep(0.2)
+            lab_at_job_end.append(loop.time())  # the lab clock, read from the job's thread
+            events.append("job done")
+
+        async def sleeper() -> None:
+            await asyncio.sleep(1000)
+            events.append("sleep done")
+
+        t0 = loop.time()
+        future = loop.run_in_executor(None, job)
+        sleeping = asyncio.create_task(sleeper())
+        await future
+        await sleeping
+        assert job_started.is_set()
+        return events, lab_at_job_end[0] - t0, loop.time() - t0
+
+    events, lab_at_job_end, lab_total = run_on_lab_time(main(), MAX)
+    assert events == ["job done", "sleep done"]
+    assert 0.2 <= lab_at_job_end < 0.2 + 0.5  # lab time ran at real rate while the job ran: no jump
+    assert lab_total >= 1000  # then it jumped
+
+
+def test_a_driven_loop_jumps_only_inside_released() -> None:
+    loop = LabEventLoop(MAX, driven=True)
+    try:
+        async def held() -> tuple[float, float]:
+            lab0, real0 = loop.time(), time.monotonic()
+            await asyncio.sleep(0.2)  # between a driver's steps: the clock holds, so this is 0.2 s of real time
+            return loop.time() - lab0, time.monotonic() - real0
+
+        lab, real = loop.run_until_complete(held())
+        assert 0.2 <= lab < 0.7 and real >= 0.19
+
+        async def freed() -> tuple[float, float]:
+            lab0, real0 = loop.time(), time.monotonic()
+            await released(asyncio.sleep(3600))
+            return loop.time() - lab0, time.monotonic() - real0
+
+        lab, real = loop.run_until_complete(freed())
+        assert 3600 <= lab < 3601 and real < 2.0
+    finally:
+        loop.close()
+
+
+def test_released_on_a_plain_loop_just_awaits() -> None:
+    async def main() -> int:
+        async def answer() -> int:
+            await asyncio.sleep(0)
+            return 42
+
+        return await released(answer())
+
+    assert asyncio.run(main()) == 42
