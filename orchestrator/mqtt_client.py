@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -147,7 +146,7 @@ class AsyncMQTTOrchestratorClient:
                         first_connect.set_result(None)
                     if lost_since is not None:
                         logger.warning("reconnected to MQTT broker %s:%s after %.1f s", self.broker_host,
-                                       self.broker_port, time.monotonic() - lost_since)
+                                       self.broker_port, asyncio.get_running_loop().time() - lost_since)
                         lost_since = None
                     delay = _RECONNECT_FIRST_DELAY
                     for pending in list(self._pending.values()):
@@ -162,7 +161,7 @@ class AsyncMQTTOrchestratorClient:
                         f"cannot connect to MQTT broker {self.broker_host}:{self.broker_port}: {e}"))
                     return
                 if lost_since is None:
-                    lost_since = time.monotonic()
+                    lost_since = asyncio.get_running_loop().time()
                     logger.warning("lost MQTT broker %s:%s (%s); reconnecting with backoff",
                                    self.broker_host, self.broker_port, e)
                 else:

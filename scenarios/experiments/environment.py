@@ -10,7 +10,7 @@ own tasks and drivers) laid over the stock framework.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,7 @@ ENVIRONMENT_LAB_FILE = ENVIRONMENT_FIRMWARE_DIR.parent / "lab.toml"
 
 @dataclass
 class EnvironmentReport:
-    """What the experiment saw: every environment reading (with its wall time) and the dose."""
+    """What the experiment saw: every environment reading (with its time: lab time on a twin) and the dose."""
 
     ot2_id: str
     board_id: str
@@ -78,11 +78,12 @@ async def run_environment_experiment(
             of cooling, or the vessel's weight does not rise by the dose (within 10 %).
     """
     result = EnvironmentReport(ot2.device_id, board.device_id, threshold_c)
-    started = time.monotonic()
+    clock = asyncio.get_running_loop()  # on a twin its time() is lab time, in which the air cools
+    started = clock.time()
 
     async def read() -> dict[str, Any]:
         reading: dict[str, Any] = await board.execute_task("read_environment")
-        elapsed = time.monotonic() - started
+        elapsed = clock.time() - started
         result.readings.append((elapsed, reading))
         report(result.reading_line(elapsed, reading))
         return reading
@@ -94,14 +95,14 @@ async def run_environment_experiment(
     if reading["temperature_c"] > threshold_c:
         report(f"  above {threshold_c:g} °C: cooler on")
         await board.execute_task("set_cooler", on=True)
-        result.cooler_on_at = time.monotonic() - started
+        result.cooler_on_at = clock.time() - started
         while reading["temperature_c"] >= threshold_c:
-            if time.monotonic() - started - result.cooler_on_at > cool_timeout_s:
+            if clock.time() - started - result.cooler_on_at > cool_timeout_s:
                 raise ExperimentFailed(f"the cooler ran {cool_timeout_s:g} s and the air stayed at "
                                        f"{reading['temperature_c']:.2f} °C (threshold {threshold_c:g} °C)")
             reading = await read()
         await board.execute_task("set_cooler", on=False)
-        result.cooler_off_at = time.monotonic() - started
+        result.cooler_off_at = clock.time() - started
         report(f"  below {threshold_c:g} °C: cooler off")
     result.dose = await board.execute_task("dispense", volume_ml=dose_ml)
     rise = result.dose["weight_after_g"] - result.dose["weight_before_g"]
