@@ -62,7 +62,9 @@ def run_cli(*arguments: str) -> str:
     with tempfile.TemporaryDirectory(prefix="labtwin-bench-") as work:
         run = subprocess.run([*LABTWIN, *arguments], cwd=work, capture_output=True, text=True, timeout=1800)
     if run.returncode != 0:
-        raise SystemExit(f"labtwin {' '.join(arguments)} exited {run.returncode}:\n{run.stdout}\n{run.stderr[-3000:]}")
+        # Its verdict last: the stdout (the failing step and its replay command) after the log's tail.
+        raise SystemExit(f"labtwin {' '.join(arguments)} exited {run.returncode}\n--- its stderr (tail)\n"
+                         f"{run.stderr[-1500:]}\n--- its stdout\n{run.stdout[-2500:]}")
     return run.stdout
 
 
