@@ -92,20 +92,8 @@ class VmClocks:
         """Who reads what the host writes on the connection ``local`` -> ``peer`` (for :meth:`wrote_to`).
 
         A board's VM (its name), the host itself (None), or, for a connection nobody can place (a pipe,
-        a process not on the lab clock), everyone. Looked up once per connection: it reads ``/proc``.
+        a process not on the lab clock), everyone. Look it up once per connection: it asks the kernel.
         """
-        return self._owner(local, peer)
-
-    def wrote_to(self, reader: object) -> None:
-        """Note a host write to ``reader`` (from :meth:`reader_of`): the VMs it reaches get synced."""
-        if reader is _EVERYONE:
-            self.host_wrote = True
-        elif isinstance(reader, str):
-            vm = self._vms.get(reader)
-            if vm is not None:
-                vm.wrote = True
-
-    def _owner(self, local: tuple[str, int] | None, peer: tuple[str, int] | None) -> object:
         if local is None or peer is None or peer[0] != "127.0.0.1":
             return _EVERYONE
         inode = peer_socket_inode(local, peer)
@@ -121,6 +109,15 @@ class VmClocks:
             self._owners[inode] = None
             return None
         return _EVERYONE
+
+    def wrote_to(self, reader: object) -> None:
+        """Note a host write to ``reader`` (from :meth:`reader_of`): the VMs it reaches get synced."""
+        if reader is _EVERYONE:
+            self.host_wrote = True
+        elif isinstance(reader, str):
+            vm = self._vms.get(reader)
+            if vm is not None:
+                vm.wrote = True
 
     def stopped(self, name: str) -> None:
         """Board ``name``'s VM is gone (or going): it no longer holds the clock."""
