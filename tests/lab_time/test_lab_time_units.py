@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -132,39 +133,35 @@ def test_speed_factor_and_lab_clock_of() -> None:
 # ------------------------------------------------------------------ LabEventLoop
 
 
-def test_a_lab_loop_at_speed_10_sleeps_ten_times_faster() -> None:
+def lab_and_real_seconds(wait: Callable[[], Awaitable[object]], speed: Speed) -> tuple[float, float]:
+    """How long ``wait()`` lasts on a lab loop of ``speed``: in its lab seconds, and in real seconds."""
     async def main() -> tuple[float, float]:
         loop = asyncio.get_running_loop()
         lab0, real0 = loop.time(), time.monotonic()
-        await asyncio.sleep(2.0)
+        await wait()
         return loop.time() - lab0, time.monotonic() - real0
 
-    lab, real = run_on_lab_time(main(), Speed(10))
+    return run_on_lab_time(main(), speed)
+
+
+def test_a_lab_loop_at_speed_10_sleeps_ten_times_faster() -> None:
+    lab, real = lab_and_real_seconds(lambda: asyncio.sleep(2.0), Speed(10))
     assert 2.0 <= lab < 2.0 + 0.5  # never short; a late wake-up of a few real ms is tens of lab ms
     assert lab / real == pytest.approx(10, rel=0.01)  # the loop's time is the clock's
     assert 0.2 <= real < 0.25 + 0.25  # ...and the wait is a tenth as long in real time
 
 
 def test_asyncio_timeouts_count_lab_seconds() -> None:
-    async def main() -> tuple[float, float]:
-        loop = asyncio.get_running_loop()
-        lab0, real0 = loop.time(), time.monotonic()
+    async def times_out() -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(asyncio.Event().wait(), 30.0)
-        return loop.time() - lab0, time.monotonic() - real0
 
-    lab, real = run_on_lab_time(main(), Speed(100))
+    lab, real = lab_and_real_seconds(times_out, Speed(100))
     assert 30.0 <= lab < 31.0 and real < 1.0
 
 
 def test_an_idle_hour_at_max_takes_no_time() -> None:
-    async def main() -> tuple[float, float]:
-        loop = asyncio.get_running_loop()
-        lab0, real0 = loop.time(), time.monotonic()
-        await asyncio.sleep(3600)
-        return loop.time() - lab0, time.monotonic() - real0
-
-    lab, real = run_on_lab_time(main(), MAX)
+    lab, real = lab_and_real_seconds(lambda: asyncio.sleep(3600), MAX)
     assert lab >= 3600
     assert lab < 3600 + 1  # it jumped to the deadline, not past it
     assert real < 2.0
