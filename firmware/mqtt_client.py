@@ -367,9 +367,11 @@ class MQTTClient:
     async def _pinger(self):
         # Ping when we sent nothing, or heard nothing, for keepalive/2 (a device
         # that only publishes QoS 0 hears nothing otherwise); give up after 1.5x.
+        # Sleeps until the next of those is due rather than polling (a board that
+        # wakes less sleeps more): traffic only moves them later, so a wake-up
+        # that finds nothing due just works out the new deadline.
         ka = self.keepalive * 1000
         half = ka // 2
-        tick = min(max(ka // 4, 20), 1000)
         w = self._w
         self._ping = ticks_ms()
         while True:
@@ -378,11 +380,14 @@ class MQTTClient:
             if idle_rx >= ka * 3 // 2:
                 self._drop(w, "no packet from broker for %d ms" % idle_rx)
                 return
-            if ((ticks_diff(now, self._tx) >= half or idle_rx >= half)
-                    and ticks_diff(now, self._ping) >= half):
+            idle = max(ticks_diff(now, self._tx), idle_rx)
+            since_ping = ticks_diff(now, self._ping)
+            if idle >= half and since_ping >= half:
                 self._ping = now
                 await self._send(codec.PINGREQ_PACKET)
-            await asyncio.sleep(tick / 1000)
+                continue
+            due = min(ka * 3 // 2 - idle_rx, max(half - idle, half - since_ping))
+            await asyncio.sleep(max(due, 20) / 1000)
 
     async def _fill(self, start, n):
         # Read exactly n bytes into self._buf[start:start+n].
