@@ -87,8 +87,18 @@ class LabEventLoop(asyncio.SelectorEventLoop):
             note()
             writelines(lines)
 
+        def noting(end: Callable[[], None]) -> Callable[[], None]:
+            # A FIN or a reset wakes the peer like data does: a board must see it before the clock jumps.
+            def noted_end() -> None:
+                note()
+                end()
+            return noted_end
+
         transport.write = noted_write  # type: ignore[method-assign]
         transport.writelines = noted_writelines  # type: ignore[method-assign,assignment]
+        transport.write_eof = noting(transport.write_eof)  # type: ignore[method-assign]
+        transport.close = noting(transport.close)  # type: ignore[method-assign]
+        transport.abort = noting(transport.abort)  # type: ignore[method-assign]
         return transport
 
     async def released(self, coro: Coroutine[Any, Any, T]) -> T:
