@@ -71,12 +71,7 @@ def test_move_servo_reports_done_after_its_settle_time_in_lab_seconds(speed: str
 # ------------------------------------------------------------------ dedup
 
 
-@pytest.mark.parametrize("speed", [*SPEEDS[:3], pytest.param("max", id="speed-max", marks=pytest.mark.xfail(
-    strict=False, reason="not diagnosed: at max the test's own aiomqtt client's second QoS 1 publish (after a "
-                         "QoS 1 result reached it) never gets its PUBACK: the clock goes on jumping (the boards' "
-                         "1 s waits) until aiomqtt's 'Operation timed out'. No bytes wait in a receive queue "
-                         "(ss), and TCP_NODELAY on the client's socket does not change it. The orchestrator's "
-                         "calls pass at max (the servo test)"))])
+@pytest.mark.parametrize("speed", SPEEDS)
 def test_a_duplicate_command_runs_once_inside_the_dedup_window_and_again_outside_it(speed: str) -> None:
     async def main(lab_speed: Speed) -> None:
         boards = {DEV: BoardSetup(settings={"dedup_size": 2})}

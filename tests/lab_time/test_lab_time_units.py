@@ -8,6 +8,8 @@ by the order of events, never by a sleep.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -250,3 +252,37 @@ def test_released_on_a_plain_loop_just_awaits() -> None:
         return await released(answer())
 
     assert asyncio.run(main()) == 42
+
+
+@pytest.mark.parametrize("speed", ["10", "max"])
+def test_a_lab_loop_watches_tcp_sockets_without_nagle_and_leaves_pipes_alone(speed: str) -> None:
+    """A small write held by Nagle waits for the peer's delayed ACK: real time no lab clock sees.
+
+    asyncio's transports set TCP_NODELAY themselves; a library that drives its own socket through
+    add_reader/add_writer (paho under aiomqtt, by file descriptor) gets it from the lab loop.
+    """
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = socket.create_server(("127.0.0.1", 0))
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+        read_end, write_end = os.pipe()
+        open_fds = len(os.listdir("/proc/self/fd"))
+        try:
+            assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            loop.add_reader(client.fileno(), lambda: None)  # by descriptor, as aiomqtt does
+            loop.add_writer(peer, lambda: None)  # by socket object
+            loop.add_reader(read_end, lambda: None)  # a pipe: nothing to set, nothing leaked
+            assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert len(os.listdir("/proc/self/fd")) == open_fds
+        finally:
+            loop.remove_reader(client.fileno())
+            loop.remove_writer(peer)
+            loop.remove_reader(read_end)
+            for s in (client, peer, server):
+                s.close()
+            os.close(read_end)
+            os.close(write_end)
+
+    run_on_lab_time(main(), Speed.parse(speed))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 from labtwin.twin import vendor_patches
 from labtwin.twin.lab_time.clock import LabClock
@@ -14,6 +16,9 @@ from labtwin.twin.lab_time.host_ends import HostEnds
 from labtwin.twin.lab_time.selector import LabSelector
 from labtwin.twin.lab_time.speed import Speed
 from labtwin.twin.lab_time.vm_clocks import VmClocks
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 __all__ = ["LabEventLoop", "lab_clock_of", "lab_loop_factory", "released", "run_on_lab_time", "speed_factor"]
 
@@ -57,7 +62,19 @@ class LabEventLoop(asyncio.SelectorEventLoop):
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         if self.vm_clocks is not None:
             self.vm_clocks.host_wrote = True
+        _without_nagle(sock)
         await super().sock_sendall(sock, data)
+
+    # asyncio's own TCP transports send without Nagle already; sockets a library drives itself (paho's,
+    # under aiomqtt) need it too, or a small write waits for the peer's delayed ACK: up to 40 ms of real
+    # time that no lab clock sees (at max the clock jumped past an aiomqtt client's publish timeout).
+    def add_reader(self, fd: FileDescriptorLike, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
+        _without_nagle(fd)
+        super().add_reader(fd, callback, *args)
+
+    def add_writer(self, fd: FileDescriptorLike, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
+        _without_nagle(fd)
+        super().add_writer(fd, callback, *args)
 
     def _noting_writes(self, transport: TransportT) -> TransportT:
         clocks = self.vm_clocks
@@ -182,6 +199,27 @@ def run_on_lab_time(coro: Coroutine[Any, Any, T], speed: Speed) -> T:
     """``asyncio.run(coro)`` on a loop of this speed."""
     with asyncio.Runner(loop_factory=lab_loop_factory(speed)) as runner:
         return runner.run(coro)
+
+
+def _without_nagle(sock: object) -> None:
+    """TCP_NODELAY on ``sock`` (a socket or a file descriptor) if it is a TCP socket; anything else is left alone."""
+    if isinstance(sock, int):
+        try:
+            fd = os.dup(sock)
+        except OSError:  # closed meanwhile
+            return
+        try:
+            dup = socket.socket(fileno=fd)  # the same socket: its options are shared
+        except OSError:  # not a socket (a pipe)
+            os.close(fd)
+            return
+        with dup:
+            _without_nagle(dup)
+        return
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6) \
+            and sock.type == socket.SOCK_STREAM:
+        with contextlib.suppress(OSError):  # closed meanwhile: its owner finds out
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def lab_clock_of(loop: asyncio.AbstractEventLoop) -> LabClock | None:
