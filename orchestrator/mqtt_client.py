@@ -154,6 +154,12 @@ class AsyncMQTTOrchestratorClient:
                     async for message in client.messages:
                         self._dispatch(message)
             except aiomqtt.MqttError as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # disconnect() cancelled us while the connection was breaking: aiomqtt's __aexit__
+                    # then raises the broken connection's MqttError instead of the CancelledError,
+                    # and reconnecting would go on for ever (disconnect() waits for this task).
+                    raise asyncio.CancelledError from e
                 self._client = None
                 self._connection_epoch += 1
                 if not first_connect.done():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiomqtt
+import paho.mqtt.client as mqtt
 import pytest
 from fake_broker import (
     CONNECT,
@@ -151,3 +153,43 @@ async def test_a_waiting_call_fails_when_the_device_stays_offline_while_the_brok
     assert again is None
     with pytest.raises(DeviceOffline, match="offline for 1 s while the request waited"):
         call.result()
+
+
+class _ClientWhoseExitHidesTheCancel:
+    """Stands in for aiomqtt.Client in the race where disconnect() cancels the supervisor just as the
+    connection breaks: aiomqtt's ``__aexit__`` awaits paho's disconnection, which fails ("Unexpected
+    disconnection"), and raises that MqttError in place of the CancelledError."""
+
+    entered = 0
+
+    async def __aenter__(self) -> _ClientWhoseExitHidesTheCancel:
+        type(self).entered += 1
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            raise aiomqtt.MqttCodeError(mqtt.MQTT_ERR_CONN_LOST, "Unexpected disconnection")
+
+    async def subscribe(self, topic: str, qos: int = 0) -> None:
+        return None
+
+    @property
+    def messages(self) -> _ClientWhoseExitHidesTheCancel:
+        return self
+
+    def __aiter__(self) -> _ClientWhoseExitHidesTheCancel:
+        return self
+
+    async def __anext__(self) -> aiomqtt.Message:
+        await asyncio.get_running_loop().create_future()  # no message, ever
+        raise StopAsyncIteration
+
+
+async def test_disconnect_ends_the_client_even_when_aiomqtt_turns_the_cancel_into_an_mqtt_error() -> None:
+    client = AsyncMQTTOrchestratorClient("127.0.0.1", "dev-cancel", 1, timeout=5.0)
+    client._make_client = _ClientWhoseExitHidesTheCancel  # type: ignore[method-assign]
+    await client.connect()
+    assert _ClientWhoseExitHidesTheCancel.entered == 1
+    # Before the fix the supervisor took the MqttError for a lost broker and reconnected for ever.
+    await asyncio.wait_for(client.disconnect(), timeout=30)
+    assert _ClientWhoseExitHidesTheCancel.entered == 1  # and it did not reconnect on the way out
