@@ -14,6 +14,7 @@ request_id, so a re-sent command never runs twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 _NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _RECONNECT_FIRST_DELAY = 0.1
 _RECONNECT_MAX_DELAY = 2.0
+_RECANCEL_S = 0.5  # disconnect() cancels its supervisor again this often until it ends
 # How long a device may stay offline, while this client stays connected, before its waiting calls
 # fail. A broker shutting down publishes every device's will and then drops this client too; the
 # drop cancels the verdict, and the device gets the same time again after the reconnect.
@@ -119,10 +121,13 @@ class AsyncMQTTOrchestratorClient:
         task, self._supervisor = self._supervisor, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            # A cancel can be lost inside a library: Python 3.11's asyncio.wait_for (under aiomqtt's connect,
+            # subscribe and publish) returns a result that arrived in the same loop turn and drops the
+            # cancel. The supervisor would then serve on, and this wait never end: ask again.
+            while not (await asyncio.wait({task}, timeout=_RECANCEL_S))[0]:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()
         self._client = None
 
     def _make_client(self) -> aiomqtt.Client:

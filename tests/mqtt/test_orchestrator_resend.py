@@ -4,7 +4,10 @@ and a call waits for its result, not for the broker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Coroutine
+from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -155,6 +158,14 @@ async def test_a_waiting_call_fails_when_the_device_stays_offline_while_the_brok
         call.result()
 
 
+async def _ends_by_itself(coro: Coroutine[Any, Any, None], within_s: float = 30.0) -> None:
+    """Await ``coro``, failing if it has not ended within ``within_s`` (never cancelling it: a cancel would end it)."""
+    task = asyncio.create_task(coro)
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    assert task in done, f"still running after {within_s} s"
+    task.result()
+
+
 class _ClientWhoseExitHidesTheCancel:
     """Stands in for aiomqtt.Client in the race where disconnect() cancels the supervisor just as the
     connection breaks: aiomqtt's ``__aexit__`` awaits paho's disconnection, which fails ("Unexpected
@@ -190,6 +201,47 @@ async def test_disconnect_ends_the_client_even_when_aiomqtt_turns_the_cancel_int
     client._make_client = _ClientWhoseExitHidesTheCancel  # type: ignore[method-assign]
     await client.connect()
     assert _ClientWhoseExitHidesTheCancel.entered == 1
+    supervisor = client._supervisor
+    assert supervisor is not None
     # Before the fix the supervisor took the MqttError for a lost broker and reconnected for ever.
-    await asyncio.wait_for(client.disconnect(), timeout=30)
+    await _ends_by_itself(client.disconnect())
+    assert supervisor.done()
     assert _ClientWhoseExitHidesTheCancel.entered == 1  # and it did not reconnect on the way out
+
+
+class _ClientWhoseConnectSwallowsTheCancel(_ClientWhoseExitHidesTheCancel):
+    """The first connection breaks at once; the reconnect is cancelled while it waits for its CONNACK, which
+    arrives in the same loop turn: Python 3.11's asyncio.wait_for (aiomqtt's) returns it and drops the cancel."""
+
+    reconnecting: asyncio.Event
+
+    async def __aenter__(self) -> _ClientWhoseExitHidesTheCancel:
+        type(self).entered += 1
+        if type(self).entered == 2:
+            type(self).reconnecting.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.get_running_loop().create_future()
+        return self
+
+    async def __anext__(self) -> aiomqtt.Message:
+        if type(self).entered == 1:
+            raise aiomqtt.MqttError("Disconnected during message iteration")
+        return await super().__anext__()
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        return None
+
+
+async def test_disconnect_ends_the_client_even_when_a_cancel_is_swallowed_while_reconnecting() -> None:
+    _ClientWhoseConnectSwallowsTheCancel.entered = 0
+    _ClientWhoseConnectSwallowsTheCancel.reconnecting = asyncio.Event()
+    client = AsyncMQTTOrchestratorClient("127.0.0.1", "dev-swallow", 1, timeout=5.0)
+    client._make_client = _ClientWhoseConnectSwallowsTheCancel  # type: ignore[method-assign]
+    await client.connect()
+    await _ClientWhoseConnectSwallowsTheCancel.reconnecting.wait()
+    supervisor = client._supervisor
+    assert supervisor is not None
+    # Before the fix one cancel was sent; the supervisor swallowed it and served on, and disconnect() waited for ever.
+    await _ends_by_itself(client.disconnect())
+    assert supervisor.done()
+    assert _ClientWhoseConnectSwallowsTheCancel.entered == 2
