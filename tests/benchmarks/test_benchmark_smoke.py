@@ -183,9 +183,6 @@ def test_lab_time_prints_lab_time_wall_time_and_speed_up_for_the_logger_and_the_
     assert re.search(r"^soak faults: ", output, re.MULTILINE), output
 
 
-@pytest.mark.xfail(strict=False, reason="open defect (issue #16 note): chaos at --speed max fails now and then on "
-                   "a loaded machine (2 of about 25 runs with both cores busy) with Hypothesis's "
-                   "FlakyStrategyDefinition: a step fails once and not on replay")
 def test_lab_time_prints_the_chaos_steps_per_second(tmp_path: Path) -> None:
     output = run_benchmark("lab_time.py", "--only", "chaos", "--chaos-examples", "1", "--chaos-steps", "5",
                            work_dir=tmp_path)
