@@ -120,7 +120,8 @@ class LabStateMachine(RuleBasedStateMachine):
                 "run scenarios through `labtwin run` or labtwin.scenarios.engine.runner.run_scenario") from None
         self.record = ExampleRecord(index=len(self.context.examples))
         self.context.examples.append(self.record)
-        self.lab: Lab = self.context.loop.run(self.context.open_lab(dict(self.lab_options)))
+        # Released like a step: at --speed max the boards' boot waits (WiFi association, polls) are jumped.
+        self.lab: Lab = self.context.loop.run(released(self.context.open_lab(dict(self.lab_options))))
         # The lab decides which devices exist: a twin lab those of lab_options, a bench its own.
         self.devices: list[str] = list(self.lab.device_ids)
         self.clock_origin = self._now()
