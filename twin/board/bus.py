@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from labtwin.twin.board.model import BoardModel, MicroPythonError
+from labtwin.twin.lab_time import LabEventLoop
 from labtwin.twin.server_shutdown import close_server
 
 __all__ = ["PROTOCOL_VERSION", "HardwareBus"]
@@ -107,6 +108,9 @@ class HardwareBus:
         try:
             channel = await self._hello(reader, writer)
             if channel == "requests":
+                loop = asyncio.get_running_loop()
+                if isinstance(loop, LabEventLoop):  # the VM blocks on each reply: no clock sync needed
+                    loop.replies_only(writer.transport)
                 await self._serve(reader, writer)
             elif channel == "events":
                 await self._serve_doorbell(self.model.irq.serve_events, "pin events", reader, writer)
