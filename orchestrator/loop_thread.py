@@ -7,9 +7,13 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "Unfinished"]
 
 T = TypeVar("T")
+
+
+class Unfinished(TimeoutError):
+    """A coroutine given to :meth:`LoopThread.run` did not finish in time (it goes on running on the loop)."""
 
 
 class LoopThread:
@@ -39,12 +43,22 @@ class LoopThread:
         self._thread = threading.Thread(target=self._loop.run_forever, name=self.name, daemon=True)
         self._thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run a coroutine on the loop and return its result (re-raising its exception)."""
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None, *, what: str | None = None) -> T:
+        """Run a coroutine on the loop and return its result (re-raising its exception).
+
+        Raises:
+            Unfinished: it did not finish within ``timeout`` seconds (``what`` names it in the message).
+        """
         if self._loop is None:
             coro.close()
             raise RuntimeError(f"{self.name}: loop thread is not running")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            if future.done():  # the coroutine's own TimeoutError
+                raise
+            raise Unfinished(f"{what or coro.__qualname__} did not finish within {timeout:g} s") from None
 
     def stop(self) -> None:
         """Stop the loop and join the thread. Safe to call twice."""

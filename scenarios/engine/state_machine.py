@@ -142,8 +142,8 @@ class LabStateMachine(RuleBasedStateMachine):
     # --- plumbing -------------------------------------------------------------------------
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        """Run a coroutine on the lab's loop and return its result."""
-        return self.context.loop.run(released(coro), timeout)
+        """Run a coroutine on the lab's loop and return its result (``timeout``: real seconds)."""
+        return self.context.loop.run(released(coro), timeout, what=f"{coro.__qualname__} on the lab's loop")
 
     def _now(self) -> float:
         return self.lab.clock.now()
@@ -191,7 +191,14 @@ class LabStateMachine(RuleBasedStateMachine):
         try:
             self.context.collect(self.lab, self.record)
         finally:
-            self.run(self.context.close_lab(self.lab))
+            try:
+                self.run(self.context.close_lab(self.lab))
+            except Exception as e:
+                # Hypothesis may only see this as a flaky example (it does not fail the same way on replay):
+                # the record says what broke.
+                self.record.passed = False
+                self.record.error = self.record.error or f"closing the lab failed: {type(e).__name__}: {e}"
+                raise
 
 
 def _short(value: Any, limit: int = 80) -> str:

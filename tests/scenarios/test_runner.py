@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
 from labtwin.errors import ConfigError
+from labtwin.orchestrator.loop_thread import LoopThread, Unfinished
 from labtwin.scenarios.engine.runner import Budget, LabFactory, PropertyScenario, run_scenario
 from labtwin.scenarios.engine.state_machine import LabStateMachine, needs
 from labtwin.scenarios.labs.lab import Capability, Lab
@@ -150,3 +153,40 @@ def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path
     assert replay.failure == timed.failure
     replayed, shown = replay.shown_examples[-1].steps, timed.shown_examples[-1].steps
     assert [s.arguments for s in replayed] == [s.arguments for s in shown]
+
+
+def test_a_lab_that_fails_to_close_is_named_in_the_failure(tmp_path: Path):
+    # Closing a lab fails in one example only (as a hung close ends, in a timeout): Hypothesis reports that
+    # as a flaky example, which says nothing about the lab; the run's failure names what broke.
+    closes = 0
+
+    async def close_fails_once(lab: Lab) -> None:
+        nonlocal closes
+        closes += 1
+        if closes == 1:
+            raise TimeoutError("the broker did not stop")
+
+    run = run_scenario(PropertyScenario("idle", FaultyOnlyWithFaults),
+                       lab_factory=LabFactory(open_counter_lab, close_fails_once, frozenset()),
+                       seed_value=0, budget=Budget(examples=5, steps=5), state_dir=tmp_path,
+                       progress=lambda line: None)
+    assert not run.passed
+    assert "closing the lab failed: TimeoutError: the broker did not stop" in (run.failure or ""), run.failure
+
+
+def test_a_lab_operation_that_does_not_finish_in_time_is_named(tmp_path: Path):
+    loop = LoopThread("test-unfinished", asyncio.new_event_loop)
+    loop.start()
+    try:
+        never = asyncio.Event()
+        with pytest.raises(Unfinished, match=r"^Event.wait on the lab did not finish within 0.05 s$"):
+            loop.run(never.wait(), 0.05, what="Event.wait on the lab")
+        with pytest.raises(TimeoutError, match="its own") as raised:  # a coroutine's own TimeoutError is left alone
+            loop.run(_raises_timeout(), 5)
+        assert not isinstance(raised.value, Unfinished)
+    finally:
+        loop.stop()
+
+
+async def _raises_timeout() -> None:
+    raise TimeoutError("its own")
