@@ -58,7 +58,8 @@ class LoopThread:
         except TimeoutError:
             if future.done():  # the coroutine's own TimeoutError
                 raise
-            raise Unfinished(f"{what or coro.__qualname__} did not finish within {timeout:g} s") from None
+            name = what or getattr(coro, "__qualname__", "a coroutine")
+            raise Unfinished(f"{name} did not finish within {timeout:g} s") from None
 
     def stop(self) -> None:
         """Stop the loop and join the thread. Safe to call twice."""

@@ -143,7 +143,8 @@ class LabStateMachine(RuleBasedStateMachine):
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         """Run a coroutine on the lab's loop and return its result (``timeout``: real seconds)."""
-        return self.context.loop.run(released(coro), timeout, what=f"{coro.__qualname__} on the lab's loop")
+        name = getattr(coro, "__qualname__", "a coroutine")
+        return self.context.loop.run(released(coro), timeout, what=f"{name} on the lab's loop")
 
     def _now(self) -> float:
         return self.lab.clock.now()
