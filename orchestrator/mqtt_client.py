@@ -30,6 +30,8 @@ from labtwin.orchestrator.protocol import DEFAULT_TOPIC_PREFIX, Command, DeviceS
 __all__ = ["AsyncMQTTOrchestratorClient"]
 
 logger = logging.getLogger(__name__)
+connection_log = logging.getLogger("labtwin.orchestrator.connection")
+"""Lost and regained broker connections (a tool that injects faults can keep them off its terminal)."""
 
 _NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _RECONNECT_FIRST_DELAY = 0.1
@@ -150,7 +152,7 @@ class AsyncMQTTOrchestratorClient:
                     if not first_connect.done():
                         first_connect.set_result(None)
                     if lost_since is not None:
-                        logger.warning("reconnected to MQTT broker %s:%s after %.1f s", self.broker_host,
+                        connection_log.warning("reconnected to MQTT broker %s:%s after %.1f s", self.broker_host,
                                        self.broker_port, asyncio.get_running_loop().time() - lost_since)
                         lost_since = None
                     delay = _RECONNECT_FIRST_DELAY
@@ -173,7 +175,7 @@ class AsyncMQTTOrchestratorClient:
                     return
                 if lost_since is None:
                     lost_since = asyncio.get_running_loop().time()
-                    logger.warning("lost MQTT broker %s:%s (%s); reconnecting with backoff",
+                    connection_log.warning("lost MQTT broker %s:%s (%s); reconnecting with backoff",
                                    self.broker_host, self.broker_port, e)
                 else:
                     logger.debug("reconnect to %s:%s failed (%s); next try in %.1f s",

@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return run_serve(args)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "run":  # a run sets up its own log (labtwin/cli/run_log.py)
+        logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "check":
             return run_check(args)

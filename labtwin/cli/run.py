@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtwin import __version__
+from labtwin.cli.run_log import RunLog
 from labtwin.errors import ConfigError, ExperimentFailed, LabtwinError
 from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, EXPERIMENTS, PROPERTY_SCENARIOS
 from labtwin.scenarios.engine.discovery import ScenarioSet, load_scenario_file, load_scenarios, split_scenario_reference
@@ -186,12 +187,19 @@ def run_run(args: argparse.Namespace) -> int:
                           "take a duration (like `logger`)")
     if on_bench and not args.speed.real:
         raise ConfigError("--speed runs a twin lab's time faster; a bench runs in real time")
-    if isinstance(scenario, PropertyScenario):
-        return 0 if _run_property(scenario, args, config, on_bench) else 1
-    from labtwin.twin.lab_time import run_on_lab_time
+    run_log = RunLog(args.state_dir / "logs" / f"{scenario.name}-{args.seed}.log", verbose=args.verbose)
+    try:
+        with run_log:
+            if isinstance(scenario, PropertyScenario):
+                return 0 if _run_property(scenario, args, config, on_bench) else 1
+            from labtwin.twin.lab_time import run_on_lab_time
 
-    run_on_lab_time(_run_experiment(scenario, args, config, on_bench), args.speed)
-    return 0
+            run_on_lab_time(_run_experiment(scenario, args, config, on_bench), args.speed)
+            return 0
+    finally:
+        summary = run_log.summary()
+        if summary is not None:
+            print(summary, flush=True)
 
 
 def _print_hazard(device_id: str, hazard: Hazard) -> None:
