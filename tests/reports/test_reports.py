@@ -222,3 +222,21 @@ def test_pins_that_never_changed_are_not_plotted():
     groups = {label: [s.signal for s in members] for _, label, members in _group_signals([constant, toggled, adc])}
     assert all("pin.GPIO3" not in signals for signals in groups.values())
     assert any("pin.LED" in signals for signals in groups.values())
+
+
+def test_states_and_enums_are_drawn_as_steps_and_readings_as_lines():
+    from matplotlib.figure import Figure
+
+    from labtwin.scenarios.engine.reports.plots import _draw_series, draws_as_steps
+
+    wifi = TraceSeries("dev", "wifi.status", [0.0, 0.3, 5.0], [1.0, 3.0, 0.0])  # CONNECTING, GOT_IP, IDLE
+    target = TraceSeries("dev", "servo.GPIO15.target", [1.0, 2.0], [120.0, 30.0])
+    unknown_enum = TraceSeries("dev", "door.state_code", [0.0, 1.0, 2.0], [2.0, -1.0, 2.0])
+    volts = TraceSeries("dev", "adc.0", [0.0, 1.0, 2.0], [1.1, 1.1008, 1.0992])
+    grams = TraceSeries("dev", "balance.scale.weight", [0.0, 1.0, 2.0], [0.0, 12.5, 25.0])
+    assert [draws_as_steps(s) for s in (wifi, target, unknown_enum, volts, grams)] == [True, True, True, False, False]
+
+    ax = Figure().subplots()
+    _draw_series(ax, wifi)
+    _draw_series(ax, volts)
+    assert [line.get_drawstyle() for line in ax.lines] == ["steps-post", "default"]

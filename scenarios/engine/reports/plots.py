@@ -18,7 +18,7 @@ from labtwin.scenarios.engine.run_record import ExampleRecord, FaultWindow, Step
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["BROKER_TARGET", "example_devices", "render_device_plot", "render_example_plots"]
+__all__ = ["BROKER_TARGET", "draws_as_steps", "example_devices", "render_device_plot", "render_example_plots"]
 
 BROKER_TARGET = "broker"  # a broker fault affects every device, so it is shaded on every device's figure
 
@@ -66,7 +66,7 @@ def render_device_plot(example: ExampleRecord, device_id: str) -> bytes:
             _draw_pins(ax, series_list)
         else:
             for series in series_list:
-                ax.plot(series.times, series.values, linewidth=1.0, label=_label(series.signal))
+                _draw_series(ax, series)
         ax.set_ylabel(ylabel)
     _draw_steps(axes[-1], example.steps, outcomes)
 
@@ -111,6 +111,33 @@ def _group_signals(traces: list[TraceSeries]) -> list[tuple[str, str, list[Trace
     if others:
         groups.append(("", "other signals", sorted(others, key=lambda s: s.signal)))
     return groups
+
+
+# Signals that hold a value until the next change (a state, a command, a count), drawn as steps; the rest
+# are readings of something continuous (volts, degrees, grams), drawn as lines between the readings.
+_STATE_NAMES = frozenset({"status", "target", "duty", "pressed", "on", "display_on", "pulse_us", "position",
+                          "frames", "flow_ml_s"})
+_ENUM_VALUES_MAX = 8
+
+
+def draws_as_steps(series: TraceSeries) -> bool:
+    """Whether ``series`` is a state (WiFi status, a servo's target, a pin...) rather than a reading.
+
+    Known state names (the last part of the signal name), pins, and any signal whose values are a few
+    whole numbers (an enum the report does not know) are states.
+    """
+    if series.signal.startswith("pin.") or series.signal.rsplit(".", 1)[-1] in _STATE_NAMES:
+        return True
+    values = set(series.values)
+    return len(values) <= _ENUM_VALUES_MAX and all(float(value).is_integer() for value in values)
+
+
+def _draw_series(ax: Axes, series: TraceSeries) -> None:
+    if draws_as_steps(series):
+        # A state holds from each change to the next: a ramp between two enum values would be a value it never had.
+        ax.step(series.times, series.values, where="post", linewidth=1.0, label=_label(series.signal))
+    else:
+        ax.plot(series.times, series.values, linewidth=1.0, label=_label(series.signal))
 
 
 def _draw_pins(ax: Axes, pins: list[TraceSeries]) -> None:
