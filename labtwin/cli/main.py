@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from labtwin import __version__
+from labtwin.cli.call import add_call_parser, run_call
 from labtwin.cli.check import add_check_parser, run_check
 from labtwin.cli.init import add_init_parser, run_init
 from labtwin.cli.lab_file_tools import add_lab_file_parsers, run_lab_file_tool
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_file_parsers(commands)  # `labtwin schema lab`, `labtwin import wokwi` (labtwin/cli/lab_file_tools.py)
 
     add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
+    add_call_parser(commands)  # `labtwin call DEVICE TASK key=value` (labtwin/cli/call.py)
     add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
     add_init_parser(commands)  # `labtwin init DIR` (labtwin/cli/init.py)
 
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "call":
+            return run_call(args)
         if args.command == "init":
             return run_init(args)
         if args.command == "flash":

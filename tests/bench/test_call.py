@@ -1,0 +1,95 @@
+"""`labtwin call DEVICE TASK key=value`: one task on a board of a lab file, its result as JSON (issue #17)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench_testkit import ServedLab, serve_lab_process
+
+from labtwin.cli.call import typed_parameters
+from labtwin.cli.main import main
+from labtwin.errors import ConfigError
+
+DEVICE = "pico-w-lab-001"  # the board `labtwin serve lab` serves by default
+
+CATALOGUE = {
+    "control_led": {"doc": "Switch an LED", "params": {"pin": ["int", "str"], "state": "bool"}},
+    "move_servo": {"doc": "Move a servo", "params": {"pin": "int", "angle": ["int", "float"]}},
+    "configure": {"doc": "", "params": {"values": "list", "options": "dict", "label": "str"},
+                  "optional": ["options", "label"]},
+}
+
+
+@pytest.fixture(scope="module")
+def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
+    with serve_lab_process(tmp_path_factory.mktemp("served-lab")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def credentials(served_lab: ServedLab, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The served lab's secrets in the environment, as `source .labtwin/bench.toml.env` would put them."""
+    for name, value in served_lab.env.items():
+        monkeypatch.setenv(name, value)
+    return served_lab.bench
+
+
+def test_values_are_typed_from_the_catalogue() -> None:
+    assert typed_parameters("control_led", CATALOGUE, {"pin": "15", "state": "on"}) == {"pin": 15, "state": True}
+    assert typed_parameters("control_led", CATALOGUE, {"pin": "LED", "state": "false"}) == {"pin": "LED",
+                                                                                             "state": False}
+    assert typed_parameters("move_servo", CATALOGUE, {"pin": "15", "angle": "42.5"}) == {"pin": 15, "angle": 42.5}
+    assert typed_parameters("configure", CATALOGUE, {"values": "[1, 2]", "options": '{"a": 1}'}) == {
+        "values": [1, 2], "options": {"a": 1}}
+
+
+@pytest.mark.parametrize("task, raw, fragment", [
+    ("blink", {}, "the device has no task 'blink' (its tasks: configure, control_led, move_servo)"),
+    ("move_servo", {"pin": "15", "angel": "90"}, "task 'move_servo' has no parameter 'angel' (its parameters: pin, "
+                                                 "angle)"),
+    ("move_servo", {"pin": "15"}, "task 'move_servo' needs angle=..."),
+    ("move_servo", {"pin": "GP15", "angle": "90"}, "task 'move_servo': parameter 'pin' takes int, got 'GP15'"),
+    ("control_led", {"pin": "LED", "state": "maybe"}, "parameter 'state' takes bool, got 'maybe'"),
+    ("configure", {"values": "{}"}, "parameter 'values' takes list, got '{}'"),
+])
+def test_a_parameter_mistake_is_an_error_that_names_it(task: str, raw: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        typed_parameters(task, CATALOGUE, raw)
+    assert fragment in str(raised.value)
+
+
+def test_call_prints_the_result_as_json_and_exits_zero(credentials: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["call", DEVICE, "control_led", "pin=LED", "state=true", "--lab", str(credentials)]) == 0
+    assert json.loads(capsys.readouterr().out) == "LED on pin LED ON"
+    assert main(["call", DEVICE, "get_device_status", "--lab", str(credentials)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["platform"] == "micropython" and status["free_memory"] > 0
+
+
+def test_an_error_result_is_printed_and_exits_one(credentials: Path, capsys: pytest.CaptureFixture[str]):
+    # A pin the board does not have: the firmware answers with an error result.
+    assert main(["call", DEVICE, "control_led", "pin=99", "state=true", "--lab", str(credentials)]) == 1
+    error = json.loads(capsys.readouterr().out)
+    assert error["status"] == "error" and error["task"] == "control_led" and error["code"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["call", DEVICE, "move_servo", "pin=15", "angel=90"], "task 'move_servo' has no parameter 'angel'"),
+    (["call", DEVICE, "move_servo", "pin", "angle=90"], "parameter 'pin' is not key=value"),
+    (["call", "no-such-board", "get_device_status"], "has no board 'no-such-board' (boards: pico-w-lab-001)"),
+])
+def test_call_mistakes_are_one_line(credentials: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                    fragment: str):
+    assert main([*argv, "--lab", str(credentials)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("labtwin: error: ") and fragment in err and err.count("\n") == 1
+
+
+def test_call_without_a_lab_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]):
+    monkeypatch.chdir(tmp_path)  # no .labtwin/bench.toml here
+    assert main(["call", DEVICE, "get_device_status"]) == 1
+    assert "start a twin lab with `labtwin serve lab`" in capsys.readouterr().err
