@@ -15,6 +15,7 @@ from labtwin.cli.init import add_init_parser, run_init
 from labtwin.cli.lab_file_tools import add_lab_file_parsers, run_lab_file_tool
 from labtwin.cli.run import add_list_parser, add_run_parser, run_list, run_run
 from labtwin.cli.serve import add_serve_parser, run_serve
+from labtwin.cli.watch import add_watch_parser, run_watch
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR
 from labtwin.scenarios.labs.lab_file import load_lab_config
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
     add_call_parser(commands)  # `labtwin call DEVICE TASK key=value` (labtwin/cli/call.py)
+    add_watch_parser(commands)  # `labtwin watch [DEVICE]` (labtwin/cli/watch.py)
     add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
     add_init_parser(commands)  # `labtwin init DIR` (labtwin/cli/init.py)
 
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(args)
         if args.command == "call":
             return run_call(args)
+        if args.command == "watch":
+            return run_watch(args)
         if args.command == "init":
             return run_init(args)
         if args.command == "flash":

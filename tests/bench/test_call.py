@@ -1,8 +1,13 @@
-"""`labtwin call DEVICE TASK key=value`: one task on a board of a lab file, its result as JSON (issue #17)."""
+"""`labtwin call DEVICE TASK key=value` (one task, its result as JSON) and `labtwin watch` (the traffic), issue #17."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +98,57 @@ def test_call_without_a_lab_says_how_to_get_one(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)  # no .labtwin/bench.toml here
     assert main(["call", DEVICE, "get_device_status"]) == 1
     assert "start a twin lab with `labtwin serve lab`" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ labtwin watch
+
+
+def test_traffic_lines_pair_results_with_their_commands() -> None:
+    from labtwin.cli.watch import TrafficLines
+
+    lines = TrafficLines()
+    status = json.dumps({"device_id": "pico-a", "status": "online", "firmware": "1.4.0", "board": "pico_w",
+                         "tasks": CATALOGUE, "protocol": 1})
+    assert (lines.line("ot2/pico-a/status", status, 0.0, retained=True) or "").endswith(
+        "  pico-a  status online: firmware 1.4.0, board pico_w, 3 tasks (retained)")
+    assert lines.line("ot2/pico-a/status", status, 0.1, retained=True) is None  # the same retained status again
+    command = json.dumps({"request_id": "abcdef0123", "task": "control_led",
+                          "parameters": {"pin": "LED", "state": True}})
+    assert (lines.line("ot2/pico-a/command", command, 100.0) or "").endswith(
+        "  pico-a  -> control_led(pin='LED', state=True)  [abcdef01]")
+    result = json.dumps({"request_id": "abcdef0123", "task": "control_led", "device_id": "pico-a",
+                         "status": "success", "result": "LED on pin LED ON"})
+    assert (lines.line("ot2/pico-a/result", result, 100.012) or "").endswith(
+        '  pico-a  <- control_led ok: "LED on pin LED ON"  12 ms  [abcdef01]')
+    error = json.dumps({"request_id": "9999", "task": "move_servo", "device_id": "pico-a", "status": "error",
+                        "error": {"code": "BAD_PARAMETERS", "message": "angle out of range"}})
+    assert (lines.line("ot2/pico-a/result", error, 101.0) or "").endswith(
+        "  pico-a  <- move_servo ERROR [BAD_PARAMETERS]: angle out of range  [9999]")  # its command was not seen
+    offline = json.dumps({"device_id": "pico-a", "status": "offline"})
+    assert (lines.line("ot2/pico-a/status", offline, 102.0) or "").endswith("  pico-a  status OFFLINE")
+    assert "result: not a valid message" in (lines.line("ot2/pico-a/result", b"{not json", 103.0) or "")
+
+
+def test_watch_shows_the_retained_status_then_a_call_as_it_happens(credentials: Path) -> None:
+    seen: list[str] = []
+    with subprocess.Popen([sys.executable, "-m", "labtwin", "watch", DEVICE, "--lab", str(credentials)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as watch:
+        try:
+            assert watch.stdout is not None
+            first = watch.stdout.readline()  # the retained status: it is subscribed from here on
+            assert f"  {DEVICE}  status online: " in first and first.rstrip().endswith("(retained)"), first
+            assert main(["call", DEVICE, "control_led", "pin=LED", "state=false", "--lab", str(credentials)]) == 0
+            for line in watch.stdout:  # until the result (the orchestrator may send the command twice: dedup'd)
+                seen.append(line.rstrip())
+                if "<- " in line:
+                    break
+            watch.send_signal(signal.SIGINT)  # Ctrl-C
+            assert watch.wait(timeout=30) == 0
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
+    assert f"  {DEVICE}  -> control_led(pin='LED', state=False)  [" in seen[0], seen
+    assert re.search(rf"  {DEVICE}  <- control_led ok: \"LED on pin LED OFF\"  \d+ ms  \[", seen[-1]), seen
+    assert "Traceback" not in "\n".join(seen)

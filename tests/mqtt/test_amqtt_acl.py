@@ -69,7 +69,7 @@ def test_lists_are_derived_from_the_device_acl() -> None:
         "pico-b": ["lab1/pico-b/result", "lab1/pico-b/status"],
     }
     assert lists.subscribe == {
-        "orchestrator": ["lab1/+/result", "lab1/+/status", "lab1/orchestrator/command"],
+        "orchestrator": ["lab1/+/command", "lab1/+/result", "lab1/+/status", "lab1/orchestrator/command"],
         "pico-a": ["lab1/pico-a/command"],
         "pico-b": ["lab1/pico-b/command"],
     }

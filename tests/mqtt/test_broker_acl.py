@@ -164,7 +164,7 @@ def test_acl_file_lines(tmp_path: Path) -> None:
     lines = [line for line in broker.acl_text().splitlines() if line and not line.startswith("#")]
     assert lines == [
         "user orchestrator",
-        "topic write lab1/+/command",
+        "topic readwrite lab1/+/command",  # the orchestrator reads commands too (labtwin watch)
         "topic read lab1/+/result",
         "topic read lab1/+/status",
         "pattern read lab1/%u/command",

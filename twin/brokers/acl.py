@@ -49,7 +49,7 @@ class DeviceAcl:
         for user in self.orchestrators:
             out += [
                 f"user {user}",
-                f"topic write {p}/+/command",
+                f"topic readwrite {p}/+/command",  # read too: `labtwin watch` shows the commands
                 f"topic read {p}/+/result",
                 f"topic read {p}/+/status",
                 "",
