@@ -76,6 +76,7 @@ class AsyncMQTTOrchestratorClient:
         self._keepalive = keepalive
         self._pending: dict[str, _Pending] = {}
         self._status: DeviceStatus | None = None
+        self._status_payload: bytes | str | None = None  # the payload _status came from
         self._client: aiomqtt.Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._status_changed: asyncio.Condition | None = None
@@ -192,7 +193,12 @@ class AsyncMQTTOrchestratorClient:
             if topic == self.topics.result:
                 self._on_result(Result.decode(payload))
             elif topic == self.topics.status:
+                if message.retain and payload == self._status_payload:
+                    # The status we hold, handed over again from the broker's store (amqtt gives a new
+                    # subscription the same retained message twice): nothing new, and no cause to re-send.
+                    return
                 self._on_status(DeviceStatus.decode(payload))
+                self._status_payload = payload
         except ProtocolError as e:
             logger.warning("ignored malformed message on %s: %s", topic, e)
 

@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from fake_broker import (
     CONNECT,
+    DISCONNECT,
     PINGREQ,
     PUBLISH,
     SUBSCRIBE,
@@ -245,3 +246,35 @@ async def test_disconnect_ends_the_client_even_when_a_cancel_is_swallowed_while_
     await _ends_by_itself(client.disconnect())
     assert supervisor.done()
     assert _ClientWhoseConnectSwallowsTheCancel.entered == 2
+
+
+async def test_the_same_retained_status_handed_over_twice_does_not_resend_a_waiting_command():
+    # amqtt hands a new subscription the same retained status twice. The second copy says nothing new, so a
+    # command already sent must not go out again (a device that comes back online live still gets it again).
+    topics = Topics("dev-twice")
+    online = _status("dev-twice", "online", "b1").encode()
+
+    def result_for_command(ctx: dict) -> bytes:
+        request_id = json.loads(ctx["command"].payload)["request_id"]
+        result = {"request_id": request_id, "status": "success", "result": "done", "timestamp": 2.0}
+        return publish(topics.result, json.dumps(result).encode(), qos=0)
+
+    steps = [
+        accept(),
+        expect_type(CONNECT),
+        send(connack()),
+        expect_type(SUBSCRIBE, save="sub_status"),
+        send(lambda ctx: suback(ctx["sub_status"].pid, 1) + publish(topics.status, online, retain=True)),
+        expect_type(SUBSCRIBE, save="sub_result"),
+        send(lambda ctx: suback(ctx["sub_result"].pid, 1)),
+        expect(lambda p: p.type == PUBLISH and p.topic == topics.command, save="command", ignore=(PINGREQ,)),
+        send(publish(topics.status, online, retain=True)),  # the retained status again, while the command waits
+        send(result_for_command),
+        # The client's next packet is the DISCONNECT of the test's exit, not the command a second time.
+        expect(lambda p: p.type == DISCONNECT, ignore=(PINGREQ,)),
+    ]
+    async with ScriptedBroker(steps) as broker:
+        async with AsyncMQTTOrchestratorClient(broker.host, "dev-twice", broker.port, timeout=30.0) as client:
+            await client.wait_for_status("online")
+            assert await client.call("dispense", timeout=30.0) == "done"
+        await broker.finished()
