@@ -139,7 +139,7 @@ def test_watch_shows_the_retained_status_then_a_call_as_it_happens(credentials: 
             first = watch.stdout.readline()  # the retained status: it is subscribed from here on
             assert f"  {DEVICE}  status online: " in first and first.rstrip().endswith("(retained)"), first
             assert main(["call", DEVICE, "control_led", "pin=LED", "state=false", "--lab", str(credentials)]) == 0
-            for line in watch.stdout:  # until the result (the orchestrator may send the command twice: dedup'd)
+            for line in watch.stdout:  # until the result
                 seen.append(line.rstrip())
                 if "<- " in line:
                     break
@@ -150,5 +150,6 @@ def test_watch_shows_the_retained_status_then_a_call_as_it_happens(credentials: 
                 watch.kill()
                 watch.wait()
     assert f"  {DEVICE}  -> control_led(pin='LED', state=False)  [" in seen[0], seen
+    assert len(seen) == 2, seen  # the command once (a retained status handed over twice re-sends nothing), its result
     assert re.search(rf"  {DEVICE}  <- control_led ok: \"LED on pin LED OFF\"  \d+ ms  \[", seen[-1]), seen
     assert "Traceback" not in "\n".join(seen)
