@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bench_testkit import ServedLab, serve_lab_process
+from bench_testkit import ServedLab
 
 from labtwin.cli.main import main
-
-
-@pytest.fixture(scope="module")
-def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
-    with serve_lab_process(tmp_path_factory.mktemp("served-lab")) as lab:
-        yield lab
 
 
 def test_the_lab_file_names_secrets_and_the_env_file_keeps_them_private(served_lab: ServedLab):

@@ -8,11 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bench_testkit import ServedLab, serve_lab_process
+from bench_testkit import ServedLab
 
 from labtwin.cli.call import typed_parameters
 from labtwin.cli.main import main
@@ -28,18 +27,10 @@ CATALOGUE = {
 }
 
 
-@pytest.fixture(scope="module")
-def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
-    with serve_lab_process(tmp_path_factory.mktemp("served-lab")) as lab:
-        yield lab
-
-
 @pytest.fixture
-def credentials(served_lab: ServedLab, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The served lab's secrets in the environment, as `source .labtwin/bench.toml.env` would put them."""
-    for name, value in served_lab.env.items():
-        monkeypatch.setenv(name, value)
-    return served_lab.bench
+def credentials(bench_env: ServedLab) -> Path:
+    """The served lab's file, its secrets in the environment."""
+    return bench_env.bench
 
 
 def test_values_are_typed_from_the_catalogue() -> None:

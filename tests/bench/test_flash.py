@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bench_testkit import ServedLab, serve_lab_process
+from bench_testkit import ServedLab
 
 import labtwin.tools.flash
 from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
@@ -19,19 +18,6 @@ from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.tools.validation import record_pass
 
 DEVICE = "pico-w-lab-001"
-
-
-@pytest.fixture(scope="module")
-def served_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLab]:
-    with serve_lab_process(tmp_path_factory.mktemp("flash-lab")) as lab:
-        yield lab
-
-
-@pytest.fixture
-def bench_env(served_lab: ServedLab, monkeypatch: pytest.MonkeyPatch) -> ServedLab:
-    for name, value in served_lab.env.items():
-        monkeypatch.setenv(name, value)
-    return served_lab
 
 
 def firmware_with_version(tmp_path: Path, version: str) -> Path:

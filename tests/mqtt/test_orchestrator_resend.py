@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
@@ -19,6 +19,7 @@ from fake_broker import (
     PUBLISH,
     SUBSCRIBE,
     ScriptedBroker,
+    Step,
     accept,
     connack,
     expect,
@@ -51,27 +52,42 @@ async def test_a_command_lost_while_the_device_was_away_is_sent_again_when_it_co
         assert await call == {"ok": True}
 
 
+def _orchestrator_connects(topics: Topics, retained_status: bytes | None = None) -> list[Step]:
+    """The client's CONNECT and SUBSCRIBEs (status, then result), answered; the retained status, if any, follows
+    the first SUBACK as a broker sends it; then its first command is saved as "command"."""
+    def status_suback(ctx: dict) -> bytes:
+        retained = publish(topics.status, retained_status, retain=True) if retained_status is not None else b""
+        return suback(ctx["sub_status"].pid, 1) + retained
+
+    return [
+        accept(),
+        expect_type(CONNECT),
+        send(connack()),
+        expect_type(SUBSCRIBE, save="sub_status"),
+        send(status_suback),
+        expect_type(SUBSCRIBE, save="sub_result"),
+        send(lambda ctx: suback(ctx["sub_result"].pid, 1)),
+        expect(lambda p: p.type == PUBLISH and p.topic == topics.command, save="command", ignore=(PINGREQ,)),
+    ]
+
+
+def _done_for_command(topics: Topics) -> Callable[[dict], bytes]:
+    """The device's success result ("done"), QoS 0, for the command the script saved."""
+    def result(ctx: dict) -> bytes:
+        request_id = json.loads(ctx["command"].payload)["request_id"]
+        message = {"request_id": request_id, "status": "success", "result": "done", "timestamp": 2.0}
+        return publish(topics.result, json.dumps(message).encode(), qos=0)
+    return result
+
+
 async def test_a_call_ends_on_its_result_even_when_the_broker_never_acknowledges_the_command():
     # A broker that dies right after forwarding a command never sends its PUBACK. The call's outcome
     # is the device's result: it must not wait for the acknowledgement (aiomqtt would, up to the
     # client's timeout, which here is far longer than the call's).
     topics = Topics("dev-noack")
-
-    def result_for_command(ctx: dict) -> bytes:
-        request_id = json.loads(ctx["command"].payload)["request_id"]
-        result = {"request_id": request_id, "status": "success", "result": "done", "timestamp": 2.0}
-        return publish(topics.result, json.dumps(result).encode(), qos=0)
-
     steps = [
-        accept(),
-        expect_type(CONNECT),
-        send(connack()),
-        expect_type(SUBSCRIBE, save="sub_status"),
-        send(lambda ctx: suback(ctx["sub_status"].pid, 1)),
-        expect_type(SUBSCRIBE, save="sub_result"),
-        send(lambda ctx: suback(ctx["sub_result"].pid, 1)),
-        expect(lambda p: p.type == PUBLISH and p.topic == topics.command, save="command", ignore=(PINGREQ,)),
-        send(result_for_command),  # ... and no PUBACK, ever (the connection stays open, unread)
+        *_orchestrator_connects(topics),
+        send(_done_for_command(topics)),  # ... and no PUBACK, ever (the connection stays open, unread)
     ]
     async with ScriptedBroker(steps) as broker, \
             AsyncMQTTOrchestratorClient(broker.host, "dev-noack", broker.port, timeout=300.0) as client:
@@ -253,23 +269,10 @@ async def test_the_same_retained_status_handed_over_twice_does_not_resend_a_wait
     # command already sent must not go out again (a device that comes back online live still gets it again).
     topics = Topics("dev-twice")
     online = _status("dev-twice", "online", "b1").encode()
-
-    def result_for_command(ctx: dict) -> bytes:
-        request_id = json.loads(ctx["command"].payload)["request_id"]
-        result = {"request_id": request_id, "status": "success", "result": "done", "timestamp": 2.0}
-        return publish(topics.result, json.dumps(result).encode(), qos=0)
-
     steps = [
-        accept(),
-        expect_type(CONNECT),
-        send(connack()),
-        expect_type(SUBSCRIBE, save="sub_status"),
-        send(lambda ctx: suback(ctx["sub_status"].pid, 1) + publish(topics.status, online, retain=True)),
-        expect_type(SUBSCRIBE, save="sub_result"),
-        send(lambda ctx: suback(ctx["sub_result"].pid, 1)),
-        expect(lambda p: p.type == PUBLISH and p.topic == topics.command, save="command", ignore=(PINGREQ,)),
+        *_orchestrator_connects(topics, retained_status=online),
         send(publish(topics.status, online, retain=True)),  # the retained status again, while the command waits
-        send(result_for_command),
+        send(_done_for_command(topics)),
         # The client's next packet is the DISCONNECT of the test's exit, not the command a second time.
         expect(lambda p: p.type == DISCONNECT, ignore=(PINGREQ,)),
     ]
