@@ -14,10 +14,13 @@ import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtwin.cli.serve import DEFAULT_LAB_FILE_OUT
 from labtwin.errors import ConfigError, DeviceOffline, TaskError
+
+if TYPE_CHECKING:
+    from labtwin.scenarios.labs.lab_file import LabConfig
 
 __all__ = ["add_call_parser", "run_call", "typed_parameters"]
 
@@ -56,7 +59,7 @@ def run_call(args: argparse.Namespace) -> int:
     return asyncio.run(_call(config, args.device, args.task, raw, args.timeout))
 
 
-async def _call(config: Any, device_id: str, task: str, raw: Mapping[str, str], timeout: float) -> int:
+async def _call(config: LabConfig, device_id: str, task: str, raw: Mapping[str, str], timeout: float) -> int:
     from labtwin.scenarios.labs.bench_lab import BenchLab
 
     async with BenchLab(config, timeout=timeout) as lab:

@@ -13,11 +13,14 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from labtwin.cli.serve import DEFAULT_LAB_FILE_OUT
 from labtwin.errors import ConfigError, ProtocolError
 from labtwin.orchestrator.protocol import DeviceStatus, Result
+
+if TYPE_CHECKING:
+    from labtwin.scenarios.labs.lab_file import LabConfig
 
 __all__ = ["TrafficLines", "add_watch_parser", "run_watch"]
 
@@ -58,7 +61,7 @@ def run_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _watch(config: Any, device: str | None, count: int | None) -> None:
+async def _watch(config: LabConfig, device: str | None, count: int | None) -> None:
     import aiomqtt
 
     from labtwin.errors import BrokerUnavailable
