@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
 from labtwin.scenarios.engine.run_record import FaultWindow
 from labtwin.scenarios.engine.state_machine import LabStateMachine, Outcome, needs
+from labtwin.scenarios.labs.fault_menu import BROKER_TARGET, STUCK_SENSOR_VOLTS, fault_menu
 from labtwin.scenarios.labs.lab import Capability
 from labtwin.twin.faults.fault import Fault
-from labtwin.twin.faults.lab_faults import (
-    BrokerOutage,
-    BrownOut,
-    DuplicateCommands,
-    Latency,
-    LinkDrop,
-    Partition,
-    PowerCut,
-    WifiLoss,
-)
-from labtwin.twin.faults.sensor_faults import SensorStuck
 
 __all__ = ["Chaos", "DuplicateDelivery", "LinkRecovery", "RECOVERY_BOUND_S"]
 
@@ -75,19 +64,7 @@ class Chaos(LabStateMachine):
         return entry[0] if entry else None
 
     def _make(self, kind: str, device_id: str) -> Fault:
-        twin, clock = self.twin(Capability.FAULTS), self.lab.clock
-        board, link = twin.board(device_id), twin.link(device_id)
-        makers: dict[str, Callable[[], Fault]] = {
-            "partition": lambda: Partition(link, clock=clock),
-            "link_drop": lambda: LinkDrop(link, clock=clock),
-            "duplicate_commands": lambda: DuplicateCommands(link, clock=clock),
-            "latency": lambda: Latency(link, 0.05, 0.02, clock=clock),
-            "power_cut": lambda: PowerCut(board, clock=clock),
-            "brown_out": lambda: BrownOut(board, clock=clock),
-            "wifi_loss": lambda: WifiLoss(board, link, clock=clock),
-            "sensor_stuck": lambda: SensorStuck(board.model, 0, 3.0, clock=clock),
-        }
-        return makers[kind]()
+        return fault_menu(self.twin(Capability.FAULTS), device_id)[kind]()
 
     def _start(self, target: str, kind: str, fault: Fault) -> None:
         started = self._now()
@@ -141,7 +118,7 @@ class Chaos(LabStateMachine):
         self._check_outcome(device, fault, outcome)
         self._barrier(device, fault)
         if outcome.kind == "ok":
-            expected = 3.0 if fault == "sensor_stuck" else None
+            expected = STUCK_SENSOR_VOLTS if fault == "sensor_stuck" else None
             if expected is not None:
                 assert abs(outcome.value["voltage"] - expected) < 0.02, outcome.value
 
@@ -189,10 +166,10 @@ class Chaos(LabStateMachine):
     @precondition(lambda self: self.broker_outages and not self.active)
     @rule()
     def start_broker_outage(self) -> None:
-        broker = self.twin(Capability.FAULTS).broker
-        if broker is None:
+        outage = fault_menu(self.twin(Capability.FAULTS), BROKER_TARGET).get("broker_outage")
+        if outage is None:  # the lab uses a broker it does not run
             return
-        self._start("broker", "broker_outage", BrokerOutage(broker, clock=self.lab.clock))
+        self._start(BROKER_TARGET, "broker_outage", outage())
 
     @needs(Capability.FAULTS)
     @precondition(lambda self: bool(self.active))
