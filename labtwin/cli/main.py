@@ -11,6 +11,7 @@ from pathlib import Path
 from labtwin import __version__
 from labtwin.cli.call import add_call_parser, run_call
 from labtwin.cli.check import add_check_parser, run_check
+from labtwin.cli.docs import add_docs_parser, run_docs
 from labtwin.cli.init import add_init_parser, run_init
 from labtwin.cli.lab_file_tools import add_lab_file_parsers, run_lab_file_tool
 from labtwin.cli.run import add_list_parser, add_run_parser, run_list, run_run
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
     add_call_parser(commands)  # `labtwin call DEVICE TASK key=value` (labtwin/cli/call.py)
     add_watch_parser(commands)  # `labtwin watch [DEVICE]` (labtwin/cli/watch.py)
+    add_docs_parser(commands)  # `labtwin docs` (labtwin/cli/docs.py)
     add_check_parser(commands)  # `labtwin check firmware` (labtwin/cli/check.py)
     add_init_parser(commands)  # `labtwin init DIR` (labtwin/cli/init.py)
 
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_call(args)
         if args.command == "watch":
             return run_watch(args)
+        if args.command == "docs":
+            return run_docs(args)
         if args.command == "init":
             return run_init(args)
         if args.command == "flash":
