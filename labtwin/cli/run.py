@@ -313,6 +313,7 @@ async def _run_on_bench(scenario: Experiment, args: argparse.Namespace, config: 
 
 def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabConfig | None,
                   on_bench: bool) -> bool:
+    from labtwin.scenarios.engine.progress import ProgressLine
     from labtwin.scenarios.engine.reports import write_reports
 
     default = spec.default_budget
@@ -337,9 +338,10 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         options = _twin_options(spec, args, config)
         # A lab file decides the boards; a scenario's own devices are for labtwin's default lab.
         factory = twin_lab_factory(options, file_decides_boards=config is not None)
+    # A live line on a terminal; a plain line every ~10 s of a long example in a log or a pipe.
     run = run_scenario(spec, lab_factory=factory, seed_value=args.seed, budget=budget,
                        state_dir=args.state_dir, progress=lambda line: print(line, flush=True),
-                       replay=_replay(args))
+                       status=ProgressLine(sys.stdout), replay=_replay(args))
     reports = write_reports(run, args.report_dir)
     rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"
     if run.passed:

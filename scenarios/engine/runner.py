@@ -24,6 +24,7 @@ from hypothesis.stateful import get_state_machine_test
 
 from labtwin.board_firmware import firmware_hash
 from labtwin.orchestrator.loop_thread import LoopThread
+from labtwin.scenarios.engine.progress import ProgressLine
 from labtwin.scenarios.engine.run_record import ExampleRecord, ScenarioRun, TraceSeries
 from labtwin.scenarios.engine.state_machine import LabStateMachine, RunContext, run_context
 from labtwin.scenarios.labs.lab import Capability, Lab, twin_hardware
@@ -130,9 +131,13 @@ def run_scenario(
     budget: Budget | None = None,
     state_dir: Path = DEFAULT_STATE_DIR,
     progress: Callable[[str], None] = print,
+    status: ProgressLine | None = None,
     replay: str | None = None,
 ) -> ScenarioRun:
     """Run the scenario to completion (or first failure, shrunk) and return its record.
+
+    ``progress`` gets a line per finished example; ``status``, if given, shows the running example live
+    (labtwin.scenarios.engine.progress), and is cleared before each ``progress`` line.
 
     ``replay`` is the command that runs this scenario again on this lab (default ``labtwin run NAME``;
     a lab's own scenario needs its ``--lab FILE``); the seed and budget are added to it.
@@ -142,16 +147,22 @@ def run_scenario(
     started = time.monotonic()
     hypothesis_lines: list[str] = []
 
+    def say(line: str) -> None:
+        if status is not None:
+            status.clear()
+        progress(line)
+
     def collect(lab: Lab, record: ExampleRecord) -> None:
         _collect_traces(lab, record)
-        status = "ok" if record.passed else f"FAILED ({record.error})"
-        progress(f"  example {record.index + 1}: {len(record.steps)} steps, {len(record.faults)} faults, "
-                 f"{status}  [{time.monotonic() - started:.1f} s]")
+        outcome = "ok" if record.passed else f"FAILED ({record.error})"
+        say(f"  example {record.index + 1}: {len(record.steps)} steps, {len(record.faults)} faults, "
+            f"{outcome}  [{time.monotonic() - started:.1f} s]")
 
     # The steps run on a loop of the labs' speed, driven from this thread (the clock holds between them).
     loop = LoopThread(f"labtwin-scenario-{spec.name}", lab_loop_factory(lab_factory.speed, driven=True))
     context = RunContext(loop=loop, open_lab=lab_factory.open, close_lab=lab_factory.close, collect=collect,
-                         capabilities=lab_factory.capabilities)
+                         capabilities=lab_factory.capabilities,
+                         watch=status.update if status is not None else None)
     if budget.max_time is None:
         chunks = [(seed_value, budget.examples)]
     else:
@@ -162,16 +173,20 @@ def run_scenario(
     failing_chunk = chunks[0]
     token = run_context().set(context)
     loop.start()
+    if status is not None:
+        status.start(budget.examples)
     try:
         for chunk_seed, chunk_examples in chunks:
             if budget.max_time is not None and time.monotonic() - started > budget.max_time:
-                progress(f"  time budget of {budget.max_time:g} s spent after {len(context.examples)} examples")
+                say(f"  time budget of {budget.max_time:g} s spent after {len(context.examples)} examples")
                 break
             failing_chunk = (chunk_seed, chunk_examples)
             failure = _run_hypothesis(spec, chunk_seed, chunk_examples, budget.steps, state_dir, hypothesis_lines)
             if failure is not None:
                 break
     finally:
+        if status is not None:
+            status.stop()
         clock = lab_clock_of(loop.event_loop) if loop.event_loop is not None else None
         lab_time_s = clock.now() if clock is not None else time.monotonic() - started
         loop.stop()

@@ -65,6 +65,8 @@ class RunContext:
     examples: list[ExampleRecord] = field(default_factory=list)
     skipped_rules: dict[str, str] = field(default_factory=dict)
     steps_run: int = 0
+    # Told of each example's progress (its record, lab seconds since its lab opened): a live progress line.
+    watch: Callable[[ExampleRecord, float], None] | None = None
 
 
 _active: contextvars.ContextVar[RunContext] = contextvars.ContextVar("labtwin_run_context")
@@ -125,6 +127,7 @@ class LabStateMachine(RuleBasedStateMachine):
         # The lab decides which devices exist: a twin lab those of lab_options, a bench its own.
         self.devices: list[str] = list(self.lab.device_ids)
         self.clock_origin = self._now()
+        self._watch()
 
     @property
     def device(self) -> str:
@@ -149,12 +152,22 @@ class LabStateMachine(RuleBasedStateMachine):
     def _now(self) -> float:
         return self.lab.clock.now()
 
+    def _watch(self) -> None:
+        if self.context.watch is not None:
+            self.context.watch(self.record, self._now() - self.clock_origin)
+
     def log_step(self, rule: str, arguments: dict[str, Any], started: float, outcome: str, detail: str = "") -> None:
-        """Record a step for the report (and as a Hypothesis note, shown with a failing example)."""
+        """Record a step for the report (and as a Hypothesis note, shown with a failing example).
+
+        A fault's steps follow a convention the progress line reads (labtwin.scenarios.engine.progress):
+        ``log_step("fault.KIND", {"target": T}, ..., "fault started")`` when it starts, and
+        ``log_step("clear.KIND", {"target": T}, ..., "fault cleared")`` when it clears.
+        """
         step = StepRecord(len(self.record.steps), rule, arguments, started, self._now(), outcome, detail)
         self.record.steps.append(step)
         self.context.steps_run += 1
         note(f"step {step.index}: {rule}({arguments}) -> {outcome} {detail}".rstrip())
+        self._watch()
 
     def call(self, device_id: str, task: str, parameters: dict[str, Any], *, timeout: float | None = None,
              client: AsyncTaskClient | None = None) -> Outcome:
