@@ -50,7 +50,7 @@ from labtwin.orchestrator.http_wire import (
     TaskDescription,
 )
 
-__all__ = ["DeviceServer"]
+__all__ = ["DeviceServer", "EmbeddedUvicorn"]
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _task_name_in_path(path: str) -> str | None:
     return None
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
+class EmbeddedUvicorn(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the program embedding it."""
 
     @contextmanager
@@ -265,7 +265,7 @@ class DeviceServer:
     @asynccontextmanager
     async def running(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve in the current event loop while the block runs; yields the base URL."""
-        server, serving, url = await self._start(host, port, server_class=_EmbeddedUvicorn)
+        server, serving, url = await self._start(host, port, server_class=EmbeddedUvicorn)
         try:
             yield url
         finally:

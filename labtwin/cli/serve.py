@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from labtwin import __version__
-from labtwin.errors import LabtwinError
+from labtwin.cli.dashboard_options import DEFAULT_UI_PORT, add_ui_arguments, dashboard_for
+from labtwin.errors import ConfigError, LabtwinError
 from labtwin.twin.ot2.robot_api.options import add_arguments as add_robot_api_arguments
 
 __all__ = ["READY_LINE", "add_serve_parser", "run_serve"]
@@ -35,6 +38,9 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                     "reaches it, and each board's serial console URL.")
     lab.add_argument("--lab", type=Path, metavar="LAB.toml",
                      help="simulate the boards this lab file lists (default: one Pico W, pico-w-lab-001)")
+    lab.add_argument("--bench", action="store_true",
+                     help="start nothing: serve the dashboard of the lab --lab reaches (a bench, or a lab another "
+                          "`labtwin serve lab` serves), read-only, from its MQTT traffic alone")
     lab.add_argument("--broker", choices=("amqtt", "mosquitto"), default="amqtt",
                      help="the twin lab's broker (default: embedded amqtt)")
     lab.add_argument("--ot2", action="store_true", help="also run the OT-2 twin (task server)")
@@ -44,6 +50,7 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                           "its secrets go to PATH with .env appended")
     lab.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     lab.add_argument("--seed", type=int, default=0, help="seed for simulated sensors (default: 0)")
+    add_ui_arguments(lab, default_port=DEFAULT_UI_PORT)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -62,28 +69,57 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_lab(args: argparse.Namespace) -> None:
+    if args.bench:
+        await _serve_bench_dashboard(args)
+        return
     from labtwin.scenarios.labs.serve_lab import served_twin_lab, write_served_lab_file
 
     started = time.perf_counter()
     lab = served_twin_lab(args.lab, broker=args.broker, seed=args.seed, work_dir=args.work_dir, ot2=args.ot2,
                           ot2_robot_api=args.ot2_robot_api)
+    async with _until_stopped() as stop, lab, dashboard_for(lab, args) as dashboard:
+        written = write_served_lab_file(lab, args.bench_out)
+        assert lab.broker_address is not None
+        print(f"labtwin {__version__}: twin lab up in {time.perf_counter() - started:.2f} s "
+              f"(broker {lab.broker_address.url}, devices {', '.join(lab.device_ids)})", flush=True)
+        for device_id, url in written.consoles.items():
+            print(f"  console {device_id}: {url}", flush=True)
+        if dashboard is not None:
+            print(f"  dashboard: {dashboard.url}", flush=True)
+        print(f"lab file: {written.path}   secrets: {written.secrets_path} (source it)", flush=True)
+        print(written.text, end="", flush=True)
+        print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
+        await stop.wait()
+        print("labtwin serve lab: stopping", flush=True)
+
+
+@contextlib.asynccontextmanager
+async def _until_stopped() -> AsyncIterator[asyncio.Event]:
+    """An event SIGINT or SIGTERM sets while the block runs (Ctrl-C ends a served lab cleanly)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with lab:
-            written = write_served_lab_file(lab, args.bench_out)
-            assert lab.broker_address is not None
-            print(f"labtwin {__version__}: twin lab up in {time.perf_counter() - started:.2f} s "
-                  f"(broker {lab.broker_address.url}, devices {', '.join(lab.device_ids)})", flush=True)
-            for device_id, url in written.consoles.items():
-                print(f"  console {device_id}: {url}", flush=True)
-            print(f"lab file: {written.path}   secrets: {written.secrets_path} (source it)", flush=True)
-            print(written.text, end="", flush=True)
-            print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
-            await stop.wait()
-            print("labtwin serve lab: stopping", flush=True)
+        yield stop
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+async def _serve_bench_dashboard(args: argparse.Namespace) -> None:
+    """``serve lab --bench``: the dashboard of a running lab, reached through its lab file's broker."""
+    from labtwin.scenarios.labs.bench_lab import BenchLab
+    from labtwin.scenarios.labs.lab_file import load_lab_config
+
+    if args.lab is None:
+        raise ConfigError("serve lab --bench needs --lab LAB.toml: the lab file that reaches the bench's broker")
+    if not args.ui:
+        raise ConfigError("serve lab --bench serves only the dashboard: drop --no-ui")
+    async with _until_stopped() as stop, BenchLab(load_lab_config(args.lab)) as lab, \
+            dashboard_for(lab, args) as dashboard:
+        assert dashboard is not None
+        print(f"labtwin {__version__}: dashboard of {lab.description} (read-only): {dashboard.url}", flush=True)
+        print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
+        await stop.wait()
+        print("labtwin serve lab: stopping", flush=True)

@@ -57,13 +57,15 @@ def bench_file_text(broker_url: str, boards: Sequence[tuple[str, str, str | None
 
 def served_twin_lab(lab_file: Path | None, *, broker: str, seed: int, work_dir: Path | None, ot2: bool,
                     ot2_robot_api: bool) -> TwinLab:
-    """The twin lab to serve: the twin of ``lab_file`` (default: one Pico W), each board with a console."""
+    """The twin lab to serve: the twin of ``lab_file`` (default: one Pico W), each board with a console and a
+    network twin (the dashboard's link faults)."""
     if lab_file is None:
         return TwinLab(devices=["pico-w-lab-001"], broker=broker, seed=seed, work_dir=work_dir, ot2=ot2,
-                       ot2_robot_api=ot2_robot_api, consoles=True)
+                       ot2_robot_api=ot2_robot_api, consoles=True, network_twin=True)
     options = twin_lab_options(load_lab_config(lab_file), broker=broker, seed=seed, work_dir=work_dir,
                                consoles=True)
-    return TwinLab(options.replace(ot2=ot2 or options.ot2, ot2_robot_api=ot2_robot_api or options.ot2_robot_api))
+    return TwinLab(options.replace(ot2=ot2 or options.ot2, ot2_robot_api=ot2_robot_api or options.ot2_robot_api,
+                                   network_twin=True))
 
 
 @dataclass(frozen=True)

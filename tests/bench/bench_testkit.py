@@ -75,8 +75,9 @@ def serve_lab_process(work: Path) -> Iterator[ServedLab]:
     """`labtwin serve lab` in its own process (boards in ``work/lab``); always stopped (SIGINT, as Ctrl-C)."""
     bench = work / "bench.toml"
     with subprocess.Popen([sys.executable, "-m", "labtwin.cli.main", "serve", "lab", "--bench-out", str(bench),
-                           "--work-dir", str(work / "lab")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
+                           "--work-dir", str(work / "lab"), "--ui-port", "0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
         output: list[str] = []
         try:
             ended = read_until(proc, READY_LINE, output, timeout=60)

@@ -56,6 +56,16 @@ class Trace:
         buf = self._data.get(signal)
         return buf[-1] if buf else None
 
+    def after(self, signal: str, t: float) -> list[tuple[float, float]]:
+        """The retained samples of ``signal`` taken after lab time ``t``, oldest first (a live view's new ones)."""
+        newer: list[tuple[float, float]] = []
+        for sample in reversed(self._data.get(signal, ())):
+            if sample[0] <= t:
+                break
+            newer.append(sample)
+        newer.reverse()
+        return newer
+
     def arrays(self, signal: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(times, values)`` of ``signal`` as two float64 arrays."""
         buf = self._data.get(signal, ())
