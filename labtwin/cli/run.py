@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtwin import __version__
+from labtwin.cli.dashboard_options import (
+    DEFAULT_UI_PORT,
+    add_ui_arguments,
+    check_ui_arguments,
+    dashboard_for,
+    with_dashboards,
+)
 from labtwin.cli.run_log import RunLog
 from labtwin.errors import ConfigError, ExperimentFailed, LabtwinError
 from labtwin.scenarios.engine.catalog import DEFAULT_SCENARIO, EXPERIMENTS, PROPERTY_SCENARIOS
@@ -105,6 +112,7 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
                      help="how long an experiment that takes one runs, in lab time: 90s, 10m, 1h, 1d (logger)")
     run.add_argument("--work-dir", type=Path, help="keep board flash dirs and logs here (default: a temp dir)")
     run.add_argument("-v", "--verbose", action="store_true", help="show firmware output and client logs")
+    add_ui_arguments(run, default_port=DEFAULT_UI_PORT, opt_in=True)
     budget = run.add_argument_group("property scenarios")
     budget.add_argument("--examples", type=_positive_int, help="Hypothesis examples (default: per scenario)")
     budget.add_argument("--steps", type=_positive_int, help="steps per example (default: per scenario)")
@@ -187,6 +195,7 @@ def run_run(args: argparse.Namespace) -> int:
                           "take a duration (like `logger`)")
     if on_bench and not args.speed.real:
         raise ConfigError("--speed runs a twin lab's time faster; a bench runs in real time")
+    check_ui_arguments(args)
     run_log = RunLog(args.state_dir / "logs" / f"{scenario.name}-{args.seed}.log", verbose=args.verbose)
     try:
         with run_log:
@@ -257,12 +266,14 @@ async def _run_experiment(scenario: Experiment, args: argparse.Namespace, config
     print(f"labtwin {__version__}: starting twin lab{source} (broker: {broker_label}, seed {args.seed}{speed})",
           flush=True)
     lab = TwinLab(options)
-    async with lab:
+    async with lab, dashboard_for(lab, args) as dashboard:
         assert lab.broker_address is not None
         ot2 = f", OT-2 twin {lab.ot2_url}" if lab.ot2_url else ""
         ot2 += f", OT-2 robot API twin {lab.ot2_robot_api_url}" if lab.ot2_robot_api_url else ""
         print(f"lab up in {time.perf_counter() - started:.2f} s: broker {lab.broker_address.url}, "
               f"devices {', '.join(lab.device_ids)}{ot2}", flush=True)
+        if dashboard is not None:
+            print(f"  dashboard: {dashboard.url}", flush=True)
         lab_started, wall_started = lab.clock.now(), time.perf_counter()
         await _experiment_run(scenario, lab, args.duration)
         lab_s, wall_s = lab.clock.now() - lab_started, time.perf_counter() - wall_started
@@ -304,9 +315,11 @@ async def _run_on_bench(scenario: Experiment, args: argparse.Namespace, config: 
     started = time.perf_counter()
     print(f"labtwin {__version__}: connecting to bench {config.source} (broker {config.bench_broker_url()})",
           flush=True)
-    async with BenchLab(config) as lab:
+    async with BenchLab(config) as lab, dashboard_for(lab, args) as dashboard:
         print(f"bench connected in {time.perf_counter() - started:.2f} s: devices {', '.join(lab.device_ids)}",
               flush=True)
+        if dashboard is not None:
+            print(f"  dashboard: {dashboard.url}", flush=True)
         await _experiment_run(scenario, lab, args.duration)
     print(f"scenario {scenario.name!r} passed on the bench ({time.perf_counter() - started:.2f} s total)")
 
@@ -339,7 +352,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         # A lab file decides the boards; a scenario's own devices are for labtwin's default lab.
         factory = twin_lab_factory(options, file_decides_boards=config is not None)
     # A live line on a terminal; a plain line every ~10 s of a long example in a log or a pipe.
-    run = run_scenario(spec, lab_factory=factory, seed_value=args.seed, budget=budget,
+    run = run_scenario(spec, lab_factory=with_dashboards(factory, args), seed_value=args.seed, budget=budget,
                        state_dir=args.state_dir, progress=lambda line: print(line, flush=True),
                        status=ProgressLine(sys.stdout), replay=_replay(args))
     reports = write_reports(run, args.report_dir)

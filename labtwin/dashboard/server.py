@@ -68,6 +68,7 @@ def dashboard_app(live: LiveLab) -> FastAPI:
     async def events() -> StreamingResponse:
         async def stream() -> AsyncIterator[str]:
             async with live.subscribe() as (snapshot, frames):
+                yield "retry: 1000\n"  # a page whose lab closed (a property run's example) reconnects in 1 s
                 yield _event("snapshot", snapshot)
                 while True:
                     try:

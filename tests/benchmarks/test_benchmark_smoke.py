@@ -191,3 +191,18 @@ def test_lab_time_prints_the_chaos_steps_per_second(tmp_path: Path) -> None:
     assert figure, output
     lab_s, wall_s, speed_up, steps, rate = (float(value) for value in figure.groups())
     assert lab_s > 0 and wall_s > 0 and speed_up > 0 and steps >= 1 and rate > 0
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no chromium (apt-get install chromium)")
+def test_dashboard_prints_the_pages_update_rate_draw_time_and_browser_cpu(tmp_path: Path) -> None:
+    output = run_benchmark("dashboard.py", "--boards", "3", "--seconds", "3", "--rate", "2", work_dir=tmp_path)
+
+    page = re.search(rf"^page: {NUMBER} frames/s over {NUMBER} s .*; (\d+) of 3 boards shown online", output,
+                     re.MULTILINE)
+    assert page and float(page.group(1)) > 0 and int(page.group(3)) == 3, output
+    draw = re.search(rf"^page draw per frame: median {NUMBER} ms, max {NUMBER} ms", output, re.MULTILINE)
+    assert draw and 0 < float(draw.group(1)) <= float(draw.group(2)), output
+    assert re.search(rf"^browser CPU: {NUMBER} % of one core", output, re.MULTILINE), output
+    assert re.search(rf"^server frame: median {NUMBER} ms to build, median {NUMBER} KiB", output, re.MULTILINE), output
+    tasks = re.search(r"^tasks: (\d+) calls, (\d+) answered ok", output, re.MULTILINE)
+    assert tasks and int(tasks.group(1)) >= 3 and tasks.group(1) == tasks.group(2), output

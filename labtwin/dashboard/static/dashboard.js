@@ -11,7 +11,7 @@ const STATE_NAMES = new Set(["status", "target", "duty", "pressed", "on", "displ
 
 const lab = { boards: {}, series: {}, traffic: new Map(), faults: [], menu: {}, ot2: null, now: 0,
   staleAfter: 30, twin: false, selected: null };
-const stats = { frames: 0, snapshots: 0, renderMs: 0, lastFrameAt: 0, framesPerSecond: 0 };
+const stats = { frames: 0, snapshots: 0, renderMs: 0, drawTimes: [], lastFrameAt: 0, framesPerSecond: 0 };
 window.labtwinStats = stats;  // read by the tests and the responsiveness benchmark
 
 const $ = (selector) => document.querySelector(selector);
@@ -39,6 +39,8 @@ function timed(work) {
   const started = performance.now();
   work();
   stats.renderMs = performance.now() - started;
+  stats.drawTimes.push(stats.renderMs);
+  if (stats.drawTimes.length > 1000) stats.drawTimes.shift();
 }
 
 function applySnapshot(snapshot) {
