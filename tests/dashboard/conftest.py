@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,8 +27,23 @@ async def dashboard(tmp_path: Path) -> AsyncIterator[DashboardServer]:
 
 
 @pytest.fixture
+async def ot2_dashboard(tmp_path: Path) -> AsyncIterator[DashboardServer]:
+    """A Pico W twin and the OT-2 twin (task server), the dashboard on an ephemeral loopback port."""
+    async with (TwinLab(devices=[DEVICE], ot2=True, work_dir=tmp_path, timeout=5.0) as lab,
+                DashboardServer(LiveLab(lab, topic_prefix=lab.topic_prefix, interval=0.1)) as server):
+        yield server
+
+
+@pytest.fixture
 async def page(dashboard: DashboardServer) -> AsyncIterator[Any]:
     """The dashboard open in headless Chromium, its first snapshot shown."""
+    async with open_page(dashboard) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_page(dashboard: DashboardServer) -> AsyncIterator[Any]:
+    """``dashboard`` open in headless Chromium (skips without the executable), its first snapshot shown."""
     if not Path(CHROMIUM).exists():
         pytest.skip("no chromium executable (apt-get install chromium; .ci/run does)")
     from playwright.async_api import async_playwright
