@@ -6,6 +6,7 @@ import base64
 
 import numpy as np
 import pytest
+from testkit import ManualClock
 
 from labtwin.dashboard.hardware_view import board_hardware, new_trace_samples
 from labtwin.twin.board.model import BoardModel
@@ -13,7 +14,6 @@ from labtwin.twin.board.profiles import PICO_W
 from labtwin.twin.parts.balance import Balance
 from labtwin.twin.parts.pump import Pump, Vessel
 from labtwin.twin.parts.ssd1306 import Ssd1306
-from tests.testkit import ManualClock
 
 PUMP_PIN = 16
 
