@@ -41,6 +41,9 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     lab.add_argument("--bench", action="store_true",
                      help="start nothing: serve the dashboard of the lab --lab reaches (a bench, or a lab another "
                           "`labtwin serve lab` serves), read-only, from its MQTT traffic alone")
+    lab.add_argument("--shard", metavar="HOST",
+                     help="simulate only the --lab file's boards placed on HOST ([hosts] HOST = address), against "
+                          "its [broker] url, serving on HOST's address: one host's share of a fleet (docs/fleets.md)")
     lab.add_argument("--broker", choices=("amqtt", "mosquitto"), default="amqtt",
                      help="the twin lab's broker (default: embedded amqtt)")
     lab.add_argument("--ot2", action="store_true", help="also run the OT-2 twin (task server)")
@@ -71,6 +74,9 @@ def run_serve(args: argparse.Namespace) -> int:
 async def _serve_lab(args: argparse.Namespace) -> None:
     if args.bench:
         await _serve_bench_dashboard(args)
+        return
+    if args.shard is not None:
+        await _serve_shard(args)
         return
     from labtwin.scenarios.labs.serve_lab import served_twin_lab, write_served_lab_file
 
@@ -120,6 +126,30 @@ async def _serve_bench_dashboard(args: argparse.Namespace) -> None:
             dashboard_for(lab, args) as dashboard:
         assert dashboard is not None
         print(f"labtwin {__version__}: dashboard of {lab.description} (read-only): {dashboard.url}", flush=True)
+        print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
+        await stop.wait()
+        print("labtwin serve lab: stopping", flush=True)
+
+
+async def _serve_shard(args: argparse.Namespace) -> None:
+    """``serve lab --shard HOST``: this host's boards of a fleet, on the fleet's shared broker."""
+    from labtwin.scenarios.labs.fleet import shard_lab
+
+    if args.lab is None:
+        raise ConfigError("serve lab --shard needs --lab LAB.toml: the fleet's lab file ([hosts] and boards' host)")
+    started = time.perf_counter()
+    lab = shard_lab(args.lab, args.shard, seed=args.seed, work_dir=args.work_dir)
+    async with _until_stopped() as stop, lab, dashboard_for(lab, args) as dashboard:
+        assert lab.broker_address is not None
+        print(f"labtwin {__version__}: shard {args.shard} up in {time.perf_counter() - started:.2f} s on "
+              f"{lab.options.host} (broker {lab.broker_address.url}, devices {', '.join(lab.device_ids)})",
+              flush=True)
+        for device_id in lab.device_ids:
+            console = lab.board(device_id).console
+            if console is not None:
+                print(f"  console {device_id}: {console.url}", flush=True)
+        if dashboard is not None:
+            print(f"  dashboard: {dashboard.url}", flush=True)
         print(f"{READY_LINE}; Ctrl-C stops it", flush=True)
         await stop.wait()
         print("labtwin serve lab: stopping", flush=True)

@@ -32,6 +32,7 @@ every mistake is a ConfigError naming the key path and what is allowed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -59,6 +60,9 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, Field(pattern=_ENV_NAME, description="the name of an environment variable")]
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                                 description="1-64 letters, digits, '.', '_' or '-'; the board's MQTT device id")]
+HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="a fleet host's name")]
+HostAddress = Annotated[str, Field(pattern=r"^[0-9A-Fa-f.:]+$",
+                                   description="the IP address a fleet host's shard serves on (127.0.0.2 ...)")]
 SettingValue = str | int | float | bool
 
 
@@ -104,6 +108,8 @@ class BoardTable(_Table):
                                               description="extra device.json keys the firmware reads")
     wiring: str | None = Field(None, description="twin: a Wokwi diagram.json whose parts are wired to the board")
     parts: list[PartSpec] = Field(default_factory=list, description="twin: the parts wired to the board")
+    host: str | None = Field(None, description="fleet: the [hosts] entry whose `labtwin serve lab --shard HOST` "
+                                               "simulates this board (default: the lab's own process)")
 
 
 class Ot2Table(_Table):
@@ -161,6 +167,9 @@ class LabFile(_Table):
     boards: list[BoardTable] = Field(min_length=1)
     ot2: Ot2Table | None = None
     wifi: WifiTable | None = None
+    hosts: dict[HostName, HostAddress] = Field(
+        default_factory=dict, description="fleet: the hosts that simulate boards (name = their IP address); each "
+                                          "runs `labtwin serve lab --lab FILE --shard NAME` against [broker] url")
 
     @model_validator(mode="after")
     def _consistent(self) -> LabFile:
@@ -174,6 +183,17 @@ class LabFile(_Table):
             raise ValueError(f"quantity name(s) {duplicates} appear more than once")
         if self.mode == "bench" and self.broker.url is None:
             raise ValueError("mode = \"bench\" needs [broker] url (the bench's broker)")
+        for name, address in self.hosts.items():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"[hosts] {name} = {address!r} is not an IP address") from None
+        unknown = sorted({board.host for board in self.boards if board.host is not None} - set(self.hosts))
+        if unknown:
+            raise ValueError(f"board host(s) {unknown} are not in [hosts] (known: {sorted(self.hosts) or 'none'})")
+        if self.hosts and self.broker.url is None:
+            raise ValueError("[hosts] share one broker: give its [broker] url (every shard and the orchestrator "
+                             "reach it)")
         return self
 
 
@@ -206,6 +226,8 @@ class BoardEntry:
     """A Wokwi diagram.json to wire (twin only)."""
     parts: tuple[Any, ...] = ()
     """Its ``[[boards.parts]]`` as :data:`~labtwin.twin.wiring.parts_library.PartSpec` models (twin only)."""
+    host: str | None = None
+    """The fleet host (a ``[hosts]`` name) whose shard simulates it; None: the lab's own process."""
 
     @property
     def twin_only(self) -> bool:
@@ -246,6 +268,8 @@ class LabConfig:
     """The lab file's folder: relative paths in it start here."""
     quantities: tuple[SharedQuantitySpec, ...] = ()
     scenarios: tuple[Path, ...] = ()
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    """Fleet hosts: name -> the address its shard serves on (``labtwin serve lab --shard NAME``)."""
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 
     @property
@@ -364,7 +388,7 @@ def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, 
         wifi_password_env=lab.wifi.password_env if lab.wifi else None,
         mode=lab.mode or ("bench" if lab.broker.url is not None else "twin"), twin_broker=lab.broker.twin,
         base_dir=base, quantities=tuple(lab.quantities), scenarios=tuple(base / path for path in lab.scenarios),
-        environ=os.environ if environ is None else environ)
+        hosts=dict(lab.hosts), environ=os.environ if environ is None else environ)
 
 
 def _board(table: BoardTable, base: Path) -> BoardEntry:
@@ -373,7 +397,7 @@ def _board(table: BoardTable, base: Path) -> BoardEntry:
 
     return BoardEntry(table.id, table.kind, table.serial_port, table.password_env, path(table.firmware),
                       path(table.firmware_overlay), dict(table.settings), table.mpy, path(table.wiring),
-                      tuple(table.parts))
+                      tuple(table.parts), table.host)
 
 
 # --------------------------------------------------------------------------- errors, as a lab engineer reads them

@@ -394,7 +394,7 @@ class TwinLab:
         if self.options.network_twin:
             # The device reaches the broker only through its own network twin, where faults act.
             link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
-                               seed=self.seed + index)
+                               seed=self.seed + index, host=self.options.host)
             await stack.enter_async_context(link)
             self._links[device_id] = link
             mqtt_host, mqtt_port = link.host, link.port
@@ -411,6 +411,7 @@ class TwinLab:
             wifi_ssid=LAB_WIFI_SSID,
             wifi_password=self._wifi_password,
             console=self.options.consoles,
+            console_host=self.options.host,
         )
         if self._wire_board is not None:
             self._wire_board(device_id, board.model)

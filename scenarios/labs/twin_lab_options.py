@@ -13,6 +13,7 @@ their ``lab_options`` as a mapping; :func:`twin_lab_keywords` checks its keys be
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ class TwinLabOptions:
         ot2_robot_api: also run the OT-2 robot API twin.
         ot2_robot_api_delay_speedup: how much faster the robot API twin runs protocol delays.
         consoles: give every board a serial console (for mpremote and ``labtwin flash``).
+        host: the address the boards' consoles and network twins listen on (a fleet shard's own address,
+            ``[hosts]`` in a lab file; default loopback).
         boards: per-device :class:`BoardSetup` (kind, firmware, settings) over the lab-wide ones.
         lab_wiring: replaces ``wiring``: called at each lab start, returns a function wiring each board
             by device id (a lab file's parts, with shared quantities fresh for every lab).
@@ -139,6 +142,7 @@ class TwinLabOptions:
     boards: Mapping[str, BoardSetup] = dataclasses.field(default_factory=dict)
     lab_wiring: LabWiring | None = None
     speed: Speed = REAL
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         speed = Speed.parse(self.speed)
@@ -171,6 +175,10 @@ class TwinLabOptions:
         firmware_sources(self.firmware_dir, self.firmware_overlay)  # raises ConfigError when there is none
         if self.boot_concurrency < 1:
             raise ConfigError(f"boot_concurrency must be at least 1, got {self.boot_concurrency!r}")
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            raise ConfigError(f"host must be an IP address to listen on, got {self.host!r}") from None
         if not self.ot2_robot_api_delay_speedup > 0:
             raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {self.ot2_robot_api_delay_speedup!r}")
         if self.heap_bytes is not None and self.heap_bytes < MIN_HEAP_BYTES:
@@ -247,6 +255,7 @@ class TwinLabKeywords(TypedDict, total=False):
     boards: Mapping[str, BoardSetup]
     lab_wiring: LabWiring | None
     speed: Speed
+    host: str
 
 
 OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TwinLabOptions))

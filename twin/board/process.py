@@ -64,6 +64,7 @@ class SimulatedBoard:
         stop_grace: seconds between SIGTERM and SIGKILL in :meth:`stop`.
         reset_grace: seconds a VM may linger after ``machine.reset()`` before it is killed.
         console: give the board a serial console (:attr:`console`) that ``mpremote`` can use.
+        console_host: the address the console listens on.
     """
 
     def __init__(self, *, device_id: str, profile: BoardProfile, firmware_dir: Path,
@@ -72,7 +73,7 @@ class SimulatedBoard:
                  on_hazard: Callable[[Hazard], None] | None = None,
                  wifi_ssid: str = "labtwin", wifi_password: str = "labtwin-wifi",
                  log_lines_max: int = 1000, stop_grace: float = 2.0, reset_grace: float = 1.0,
-                 console: bool = False) -> None:
+                 console: bool = False, console_host: str = "127.0.0.1") -> None:
         self.device_id = device_id
         self.profile = profile
         self.firmware_dir = Path(firmware_dir)
@@ -106,7 +107,7 @@ class SimulatedBoard:
         self._console_vm = False
         self._takeover = False
         if console:
-            BoardConsole(self)
+            BoardConsole(self, host=console_host)
 
     # ----------------------------------------------------------------- state
     @property
