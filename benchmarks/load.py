@@ -15,6 +15,11 @@ machine's CPU use, peak RSS totals, lab boot and shutdown times, and the load av
 
     python benchmarks/load.py [--broker mosquitto|amqtt|both] [--boards 100] [--tasks 100]
     python benchmarks/load.py --find-max [--broker both] [--steps 100,200,400,700,1000]
+    python benchmarks/load.py --find-max --broker mosquitto --workers 1,2   # the lab in 1, then 2 worker processes
+
+``--workers N[,M...]`` boots the boards in N worker processes (``TwinLab(workers=N)``: the lab process
+keeps the broker and the orchestrator clients); with several counts, each is measured in turn in the
+same run, and find-max prints the ratio of the largest passing counts to the first.
 
 ``--find-max`` grows the board count step by step (paced load: 10 tasks per board, one per
 second per board, unless --tasks/--interval say otherwise) until a step fails the criterion
@@ -108,6 +113,7 @@ class LoadResult:
     broker: str
     boards: int
     tasks: int
+    workers: int
     boot_s: float
     wall_s: float
     stop_s: float
@@ -195,10 +201,14 @@ class ProcessGroups:
 
     def __init__(self, lab: TwinLab) -> None:
         me = psutil.Process()
+        workers = [psutil.Process(pid) for pid in lab.worker_pids]
+        vms = ([vm for worker in workers for vm in worker.children()] if workers else
+               [psutil.Process(pid) for d in lab.device_ids if (pid := lab.board(d).pid) is not None])
         self.groups: dict[str, list[psutil.Process]] = {
             "broker": [p for p in me.children() if p.name() == "mosquitto"],
-            "vms": [psutil.Process(pid) for d in lab.device_ids if (pid := lab.board(d).pid) is not None],
+            "vms": vms,
             "lab": [me],
+            "workers": workers,
         }
         self.usage = {name: Usage() for name in self.groups}
 
@@ -268,12 +278,14 @@ async def drive_all(lab: TwinLab, tasks: int, pipeline: int, interval: float) ->
 
 
 async def run_load(broker: str, boards: int, tasks: int, *, pipeline: int = 1, interval: float = 0.0,
-                   boot_concurrency: int = 16, timeout: float = 10.0) -> LoadResult:
+                   boot_concurrency: int = 16, timeout: float = 10.0, workers: int = 1) -> LoadResult:
     """Boot a lab of `boards` boards on `broker`, run the load, stop the lab; raise if it does not boot."""
     load_before = load_average()
     devices = [f"load-{i:04d}" for i in range(boards)]
-    lab = TwinLab(devices=devices, broker=broker, timeout=timeout, boot_concurrency=boot_concurrency)
-    progress(f"{broker}: booting {boards} boards (load {load_before})")
+    lab = TwinLab(devices=devices, broker=broker, timeout=timeout, boot_concurrency=boot_concurrency,
+                  workers=workers)
+    progress(f"{broker}: booting {boards} boards" + (f" in {workers} workers" if workers > 1 else "")
+             + f" (load {load_before})")
     started = time.perf_counter()
     async with asyncio.timeout(BOOT_BUDGET_S):
         await lab.__aenter__()
@@ -289,7 +301,7 @@ async def run_load(broker: str, boards: int, tasks: int, *, pipeline: int = 1, i
         stopping = time.perf_counter()
         await lab.__aexit__(None, None, None)
     stop = time.perf_counter() - stopping
-    return LoadResult(broker, boards, tasks, boot, wall, stop, tally, groups.usage, machine_cpu,
+    return LoadResult(broker, boards, tasks, workers, boot, wall, stop, tally, groups.usage, machine_cpu,
                       memory_used,
                       load_before, load_after)
 
@@ -299,8 +311,9 @@ def describe(result: LoadResult) -> list[str]:
     lat, tally, wall = result.tally.latencies_ms, result.tally, result.wall_s
     total = result.boards * result.tasks
     lines = [
-        (f"## {result.broker}: {result.boards} boards x {result.tasks} tasks "
-         f"(load average {result.load_before} before, {result.load_after} after)"),
+        (f"## {result.broker}: {result.boards} boards x {result.tasks} tasks"
+         + (f" in {result.workers} worker processes " if result.workers > 1 else " ")
+         + f"(load average {result.load_before} before, {result.load_after} after)"),
         f"lost: {result.lost} of {total}" + "".join(
             f"\n  {reason}: {n} (e.g. {tally.lost_examples[reason]})" for reason, n in tally.lost.items()),
         f"wrong results: {tally.wrong}" + (f" (e.g. {tally.wrong_example})" if tally.wrong else ""),
@@ -309,8 +322,11 @@ def describe(result: LoadResult) -> list[str]:
         f"throughput: {result.completed / wall:.0f} tasks/s over {wall:.1f} s",
         f"boot: {result.boot_s:.1f} s   stop: {result.stop_s:.1f} s",
     ]
-    for name, label in (("broker", "broker (Mosquitto)"), ("vms", "all VMs"), ("lab", "lab process")):
+    for name, label in (("broker", "broker (Mosquitto)"), ("vms", "all VMs"), ("lab", "lab process"),
+                        ("workers", "lab workers")):
         usage = result.usage[name]
+        if name == "workers" and result.workers == 1:
+            continue
         if name == "broker" and result.broker != "mosquitto":
             lines.append("CPU broker: embedded in the lab process")
             continue
@@ -323,12 +339,13 @@ def describe(result: LoadResult) -> list[str]:
 
 
 async def measure(brokers: list[str], boards: int, tasks: int, pipeline: int, interval: float,
-                  boot_concurrency: int) -> None:
-    """One load run per broker, with its figures."""
+                  boot_concurrency: int, workers: list[int]) -> None:
+    """One load run per broker and worker count, with its figures."""
     for broker in brokers:
-        result = await run_load(broker, boards, tasks, pipeline=pipeline, interval=interval,
-                                boot_concurrency=boot_concurrency)
-        print("\n".join(describe(result)) + "\n", flush=True)
+        for count in workers:
+            result = await run_load(broker, boards, tasks, pipeline=pipeline, interval=interval,
+                                    boot_concurrency=boot_concurrency, workers=count)
+            print("\n".join(describe(result)) + "\n", flush=True)
 
 
 def memory_allows(boards: int, last: LoadResult | None) -> bool:
@@ -339,25 +356,28 @@ def memory_allows(boards: int, last: LoadResult | None) -> bool:
     return boards * per_board <= psutil.virtual_memory().available * MEMORY_HEADROOM
 
 
-async def find_max(broker: str, steps: list[int], tasks: int, interval: float, boot_concurrency: int) -> int:
+async def find_max(broker: str, steps: list[int], tasks: int, interval: float, boot_concurrency: int,
+                   workers: int = 1) -> int:
     """Largest step that passes CRITERION on `broker` (0 if none); stops at the first failing step."""
     best, last = 0, None
+    label = broker if workers == 1 else f"{broker}, {workers} workers"
     for boards in steps:
         if not memory_allows(boards, last):
-            print(f"| {broker} | {boards} | not run: would not fit in memory | | | |", flush=True)
+            print(f"| {label} | {boards} | not run: would not fit in memory | | | |", flush=True)
             break
         try:
-            last = await run_load(broker, boards, tasks, interval=interval, boot_concurrency=boot_concurrency)
+            last = await run_load(broker, boards, tasks, interval=interval, boot_concurrency=boot_concurrency,
+                                  workers=workers)
         except (LabtwinError, TimeoutError, OSError) as e:
             reason = f"boot over {BOOT_BUDGET_S:g} s" if isinstance(e, TimeoutError) else f"boot failed: {e}"
-            print(f"| {broker} | {boards} | FAIL: {reason.splitlines()[0]} | | | {load_average()} |", flush=True)
+            print(f"| {label} | {boards} | FAIL: {reason.splitlines()[0]} | | | {load_average()} |", flush=True)
             break
         failures = last.failures()
         lat = last.tally.latencies_ms
         cpu = ", ".join(f"{name} {u.cpu_s / last.wall_s * 100:.0f}%" for name, u in last.usage.items()
-                        if name != "broker" or broker == "mosquitto")
+                        if (name != "broker" or broker == "mosquitto") and (name != "workers" or workers > 1))
         verdict = "FAIL: " + "; ".join(failures) if failures else "pass"
-        print(f"| {broker} | {boards} | {verdict} | boot {last.boot_s:.0f} s, p50 {percentile(lat, 0.5):.0f} ms, "
+        print(f"| {label} | {boards} | {verdict} | boot {last.boot_s:.0f} s, p50 {percentile(lat, 0.5):.0f} ms, "
               f"p99 {percentile(lat, 0.99):.0f} ms | {cpu}, machine {last.machine_cpu_percent:.0f}% | "
               f"{last.load_before} |", flush=True)
         if failures:
@@ -367,15 +387,22 @@ async def find_max(broker: str, steps: list[int], tasks: int, interval: float, b
 
 
 async def find_max_all(brokers: list[str], steps: list[int], tasks: int, interval: float,
-                       boot_concurrency: int) -> None:
-    """find_max per broker, then the largest passing count of each."""
+                       boot_concurrency: int, workers: list[int]) -> None:
+    """find_max per broker and worker count, then the largest passing count of each (and the ratios)."""
     print(f"criterion: {CRITERION}; {tasks} tasks per board, "
           + (f"one every {interval:g} s" if interval > 0 else "back to back") + "\n")
     print("| broker | boards | verdict | latency | CPU (% of a core) | load before |")
     print("|---|---|---|---|---|---|", flush=True)
-    best = {broker: await find_max(broker, steps, tasks, interval, boot_concurrency) for broker in brokers}
-    print("\n" + "\n".join(f"{broker}: holds {n} boards (largest passing step)" if n else f"{broker}: no step passed"
-                           for broker, n in best.items()))
+    lines = []
+    for broker in brokers:
+        best = {count: await find_max(broker, steps, tasks, interval, boot_concurrency, count) for count in workers}
+        for count, n in best.items():
+            label = broker + (f" in {count} workers" if count > 1 else "")
+            lines.append(f"{label}: holds {n} boards (largest passing step)" if n else f"{label}: no step passed")
+            first = best[workers[0]]
+            if count != workers[0] and first:
+                lines.append(f"{label}: {n / first:.2f}x the boards of {workers[0]} worker(s)")
+    print("\n" + "\n".join(lines))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -391,6 +418,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="boards booting at once (default 16)")
     parser.add_argument("--find-max", action="store_true", help="grow the board count until a step fails")
     parser.add_argument("--steps", default="100,200,400,700,1000", help="board counts for --find-max")
+    parser.add_argument("--workers", default="1", help="worker processes for the boards, e.g. 1,2 (default 1: the "
+                                                       "boards in the lab process)")
     args = parser.parse_args(argv)
     if args.tasks is None:
         args.tasks = 10 if args.find_max else 100
@@ -398,10 +427,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.interval = 1.0 if args.find_max else 0.0
     try:
         args.steps = [int(step) for step in args.steps.split(",")]
+        args.workers = [int(count) for count in args.workers.split(",")]
     except ValueError:
-        parser.error(f"--steps must be comma-separated board counts, got {args.steps!r}")
-    if min([args.boards, args.tasks, args.pipeline, args.boot_concurrency, *args.steps]) < 1:
-        parser.error("--boards, --tasks, --pipeline, --boot-concurrency and --steps must be at least 1")
+        parser.error(f"--steps and --workers must be comma-separated counts, got {args.steps!r}, {args.workers!r}")
+    if min([args.boards, args.tasks, args.pipeline, args.boot_concurrency, *args.steps, *args.workers]) < 1:
+        parser.error("--boards, --tasks, --pipeline, --boot-concurrency, --steps and --workers must be at least 1")
     if args.broker in ("mosquitto", "both") and not mosquitto_available():
         if args.broker == "mosquitto":
             parser.error("mosquitto is not installed (Debian: apt install mosquitto)")
@@ -417,10 +447,11 @@ def main() -> None:
     brokers = [b for b in brokers if b != "mosquitto" or mosquitto_available()]
     try:
         if args.find_max:
-            asyncio.run(find_max_all(brokers, args.steps, args.tasks, args.interval, args.boot_concurrency))
+            asyncio.run(find_max_all(brokers, args.steps, args.tasks, args.interval, args.boot_concurrency,
+                                     args.workers))
         else:
             asyncio.run(measure(brokers, args.boards, args.tasks, args.pipeline, args.interval,
-                                args.boot_concurrency))
+                                args.boot_concurrency, args.workers))
     except (LabtwinError, TimeoutError) as e:
         sys.exit(f"load: {e}")
 

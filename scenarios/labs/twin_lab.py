@@ -64,6 +64,7 @@ from labtwin.twin.ot2.task_twin import Ot2TaskServer
 
 if TYPE_CHECKING:
     from labtwin.orchestrator.http_client import AsyncHTTPOrchestratorClient
+    from labtwin.scenarios.labs.lab_workers import LabWorkers
     from labtwin.twin.board.model import BoardModel
     from labtwin.twin.ot2.robot_api_twin import Ot2RobotApiServer
 
@@ -143,6 +144,7 @@ class TwinLab:
         self._ot2_robot_api_twin: Ot2RobotApiServer | None = None
         self._firmware: dict[str, Path] = {}
         self._wire_board: Callable[[str, BoardModel], None] | None = None
+        self._workers: LabWorkers | None = None
 
     # --- handles --------------------------------------------------------------------------
 
@@ -164,6 +166,9 @@ class TwinLab:
 
     def board(self, device_id: str) -> SimulatedBoard:
         """The simulated board behind a device (twin labs only: hardware introspection, faults)."""
+        if self.options.workers > 1:
+            raise ConfigError(f"board {device_id!r} runs in a worker process (workers={self.options.workers}): "
+                              "its model is not in this one; build the lab with workers=1 to look into it")
         try:
             return self._boards[device_id]
         except KeyError:
@@ -199,7 +204,14 @@ class TwinLab:
     @property
     def capabilities(self) -> frozenset[Capability]:
         """What scenarios may use in this lab (see labtwin.scenarios.engine.state_machine.needs)."""
+        if self.options.workers > 1:  # the boards' models and links are in the worker processes
+            return frozenset()
         return _capabilities(ot2_robot_api=self.options.ot2_robot_api)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (``workers`` > 1; their boards' VMs are their children), else empty."""
+        return self._workers.pids if self._workers is not None else []
 
     @property
     def description(self) -> str:
@@ -249,6 +261,9 @@ class TwinLab:
         if self.options.ot2_robot_api:
             await self._spawn_ot2_robot_api(stack)
         await self._start_broker(stack)
+        if self.options.workers > 1:
+            await self._start_in_workers(stack)
+            return
         # Boards boot boot_concurrency at a time, each into its own exit stack (its board stopped
         # before its client and link); on exit all are stopped at once. After a failed boot no
         # further board starts, the ones booting finish, and the first failure is raised.
@@ -377,11 +392,13 @@ class TwinLab:
     def _device_config(self, device_id: str, mqtt_host: str, mqtt_port: int) -> dict[str, object]:
         """The board's device.json: it reaches the broker at ``mqtt_host:mqtt_port`` (maybe its network twin)."""
         assert self.broker_address is not None
-        if self.broker is None:  # an external broker: the boards log in as the lab does
+        setup = self.options.boards.get(device_id)
+        if self.broker is None and setup is not None and setup.login is not None:  # its own user (a lab worker)
+            login = BrokerAddress(mqtt_host, mqtt_port, *setup.login)
+        elif self.broker is None:  # an external broker: the boards log in as the lab does
             login = BrokerAddress(mqtt_host, mqtt_port, self.broker_address.username, self.broker_address.password)
         else:  # each board has its own user, confined to its own topics by the broker's ACL
             login = BrokerAddress(mqtt_host, mqtt_port, device_id, self._credentials[device_id])
-        setup = self.options.boards.get(device_id)
         return device_config(device_id=device_id, board=self.options.profile_of(device_id).name, broker=login,
                              topic_prefix=self.topic_prefix, wifi=self.wifi_credentials,
                              settings=setup.settings if setup is not None else None)
@@ -390,11 +407,14 @@ class TwinLab:
         assert self.work_dir is not None and self.broker_address is not None
         on_hazard = self.options.on_hazard
         mqtt_host, mqtt_port = self.broker_address.host, self.broker_address.port
-        index = self.device_ids.index(device_id)  # seeds by position, whatever order boards boot in
+        setup = self.options.boards.get(device_id)
+        # Seeds by position, whatever order boards boot in (a worker's boards keep their lab's seeds).
+        seed = setup.seed if setup is not None and setup.seed is not None else \
+            self.seed + self.device_ids.index(device_id)
         if self.options.network_twin:
             # The device reaches the broker only through its own network twin, where faults act.
             link = NetworkTwin(mqtt_host, mqtt_port, name=device_id, clock=self.clock,
-                               seed=self.seed + index, host=self.options.host)
+                               seed=seed, host=self.options.host)
             await stack.enter_async_context(link)
             self._links[device_id] = link
             mqtt_host, mqtt_port = link.host, link.port
@@ -404,7 +424,7 @@ class TwinLab:
             firmware_dir=self.firmware_dir_of(device_id),
             device_config=self._device_config(device_id, mqtt_host, mqtt_port),
             work_dir=self.work_dir / device_id,
-            seed=self.seed + index,
+            seed=seed,
             clock=self.clock,
             on_output=self._output_of(device_id),
             on_hazard=functools.partial(on_hazard, device_id) if on_hazard else None,
@@ -417,16 +437,44 @@ class TwinLab:
             self._wire_board(device_id, board.model)
         else:
             self.options.wiring(board.model)
+        if not self.options.orchestrator_clients:  # a lab worker: the lab process holds the clients
+            await stack.enter_async_context(board)
+            self._boards[device_id] = board
+            return
+        await self._connect_client(stack, device_id)  # first, so it sees the device come online
+        await stack.enter_async_context(board)  # stopped before its client (exit order)
+        self._boards[device_id] = board
+        await self.wait_online(device_id)
+
+    async def _connect_client(self, stack: AsyncExitStack, device_id: str) -> AsyncMQTTOrchestratorClient:
+        assert self.broker_address is not None
         client = AsyncMQTTOrchestratorClient(
             self.broker_address.host, device_id, self.broker_address.port, timeout=self.timeout,
             topic_prefix=self.topic_prefix, username=self.broker_address.username,
             password=self.broker_address.password)
-        # Client first, so it sees the device come online; stopped after the board (exit order).
         await stack.enter_async_context(client)
-        await stack.enter_async_context(board)
-        self._boards[device_id] = board
         self._clients[device_id] = client
-        await self.wait_online(device_id)
+        return client
+
+    async def _start_in_workers(self, stack: AsyncExitStack) -> None:
+        """``workers`` > 1: every board's client here, the boards in the worker processes (lab_workers.py)."""
+        from labtwin.scenarios.labs.lab_workers import LabWorkers
+
+        assert self.broker is not None and self.work_dir is not None
+        gate = asyncio.Semaphore(self.boot_concurrency * 4)
+
+        async def connect(device_id: str) -> AsyncMQTTOrchestratorClient:
+            async with gate:
+                return await self._connect_client(stack, device_id)
+
+        clients = await asyncio.gather(*(connect(device_id) for device_id in self.device_ids))
+        workers = LabWorkers(self.options, broker=(self.broker.host, self.broker.port),
+                             passwords={d: self._credentials[d] for d in self.device_ids}, work_dir=self.work_dir)
+        stack.push_async_callback(workers.stop)
+        await workers.start()
+        self._workers = workers
+        limit = self.boot_timeout * (1 + len(self.device_ids) / self.boot_concurrency)
+        await asyncio.gather(*(client.wait_for_status("online", timeout=limit) for client in clients))
 
     async def wait_online(self, device_id: str, timeout: float | None = None) -> None:
         """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""

@@ -64,6 +64,8 @@ class BoardSetup:
         settings: extra ``device.json`` keys its firmware reads (docs/device-config.md).
         mpy: boot the firmware's mpy form (every module but main.py precompiled, as ``labtwin flash
             --mpy`` writes it; what an ESP32's heap needs).
+        seed: its sensors' seed (default: the lab's ``seed`` plus its position in ``devices``).
+        login: (user, password) it logs in to an external broker with (default: the lab's login).
     """
 
     board: str | None = None
@@ -71,6 +73,8 @@ class BoardSetup:
     firmware_overlay: Path | None = None
     settings: Mapping[str, object] = dataclasses.field(default_factory=dict)
     mpy: bool = False
+    seed: int | None = None
+    login: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
 
 
 def wire_default_bench(model: BoardModel) -> None:
@@ -109,6 +113,12 @@ class TwinLabOptions:
         consoles: give every board a serial console (for mpremote and ``labtwin flash``).
         host: the address the boards' consoles and network twins listen on (a fleet shard's own address,
             ``[hosts]`` in a lab file; default loopback).
+        workers: boot the boards in this many worker processes (each holding its boards' hardware buses
+            and models) so the lab process keeps only the broker and the orchestrator clients: every core
+            of the machine works for a big lab (docs/performance.md). The boards' models are then out of
+            reach (no ``hardware`` or ``faults`` capability), the default bench wiring only, real time only.
+        orchestrator_clients: give every board an orchestrator client and wait until it is online (a
+            worker process boots boards without: the lab process holds their clients).
         boards: per-device :class:`BoardSetup` (kind, firmware, settings) over the lab-wide ones.
         lab_wiring: replaces ``wiring``: called at each lab start, returns a function wiring each board
             by device id (a lab file's parts, with shared quantities fresh for every lab).
@@ -143,6 +153,8 @@ class TwinLabOptions:
     lab_wiring: LabWiring | None = None
     speed: Speed = REAL
     host: str = "127.0.0.1"
+    workers: int = 1
+    orchestrator_clients: bool = True
 
     def __post_init__(self) -> None:
         speed = Speed.parse(self.speed)
@@ -175,6 +187,20 @@ class TwinLabOptions:
         firmware_sources(self.firmware_dir, self.firmware_overlay)  # raises ConfigError when there is none
         if self.boot_concurrency < 1:
             raise ConfigError(f"boot_concurrency must be at least 1, got {self.boot_concurrency!r}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers!r}")
+        if self.workers > 1:
+            alone = [what for present, what in (
+                (not self.speed.real, "lab time (--speed): one clock needs the boards in one process"),
+                (self.network_twin, "network twins (network faults)"),
+                (self.consoles, "serial consoles"),
+                (self.lab_wiring is not None or self.wiring is not wire_default_bench,
+                 "wiring of its own (the workers wire the default bench)"),
+                (self.ot2 or self.ot2_robot_api, "the OT-2 twins"),
+                (isinstance(self.broker, BrokerAddress), "an external broker")) if present]
+            if alone:
+                raise ConfigError(f"a lab in {self.workers} worker processes cannot have {'; '.join(alone)}: "
+                                  "use workers=1 for those")
         try:
             ipaddress.ip_address(self.host)
         except ValueError:
@@ -256,6 +282,8 @@ class TwinLabKeywords(TypedDict, total=False):
     lab_wiring: LabWiring | None
     speed: Speed
     host: str
+    workers: int
+    orchestrator_clients: bool
 
 
 OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TwinLabOptions))
