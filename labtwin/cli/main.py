@@ -16,6 +16,7 @@ from labtwin.cli.init import add_init_parser, run_init
 from labtwin.cli.lab_file_tools import add_lab_file_parsers, run_lab_file_tool
 from labtwin.cli.run import add_list_parser, add_run_parser, run_list, run_run
 from labtwin.cli.serve import add_serve_parser, run_serve
+from labtwin.cli.sweep import add_sweep_parser, run_sweep_command
 from labtwin.cli.watch import add_watch_parser, run_watch
 from labtwin.errors import ConfigError, LabtwinError
 from labtwin.scenarios.engine.runner import DEFAULT_STATE_DIR
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(commands)  # `labtwin run` (labtwin/cli/run.py)
     add_list_parser(commands)
+    add_sweep_parser(commands)  # `labtwin sweep SCENARIO --seeds A:B` on Dask (labtwin/cli/sweep.py)
     add_lab_file_parsers(commands)  # `labtwin schema lab`, `labtwin import wokwi` (labtwin/cli/lab_file_tools.py)
 
     add_serve_parser(commands)  # `labtwin serve ot2|lab` (labtwin/cli/serve.py)
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _flash(args)
         if args.command == "list":
             return run_list(args)
+        if args.command == "sweep":
+            return run_sweep_command(args)
         if args.command in ("schema", "import"):
             return run_lab_file_tool(args)
         return run_run(args)
