@@ -206,3 +206,16 @@ def test_dashboard_prints_the_pages_update_rate_draw_time_and_browser_cpu(tmp_pa
     assert re.search(rf"^server frame: median {NUMBER} ms to build, median {NUMBER} KiB", output, re.MULTILINE), output
     tasks = re.search(r"^tasks: (\d+) calls, (\d+) answered ok", output, re.MULTILINE)
     assert tasks and int(tasks.group(1)) >= 3 and tasks.group(1) == tasks.group(2), output
+
+
+def test_sweep_prints_seeds_per_hour_per_core_and_the_speed_up_from_one_to_two_workers(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    output = run_benchmark("sweep.py", "--scenario", "sensor-property", "--seeds", "0:2", "--examples", "1",
+                           "--steps", "2", work_dir=tmp_path)
+
+    figures = re.findall(rf"^(1 worker|2 workers): 2 seeds in {NUMBER} s, {NUMBER} seeds per hour per core; 0 failed;",
+                         output, re.MULTILINE)
+    assert [size for size, _, _ in figures] == ["1 worker", "2 workers"], output
+    assert all(float(wall) > 0 and float(rate) > 0 for _, wall, rate in figures), output
+    speed_up = re.search(rf"^speed-up 1 -> 2 workers: {NUMBER}x \(same seeds", output, re.MULTILINE)
+    assert speed_up and float(speed_up.group(1)) > 0, output
