@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Self
 
@@ -33,6 +34,7 @@ logger = logging.getLogger("labtwin.dashboard")
 
 _KINDS = ("status", "command", "result")
 _OT2_POLL_S = 2.0
+_HISTORY = 600  # samples per plot a page gets when it opens a board
 _RUN_LOG_SHOWN = 8
 _SUBSCRIBER_BACKLOG = 64
 
@@ -44,10 +46,11 @@ class LiveLab:
         lab: an entered lab (twin or bench).
         topic_prefix: the first topic segment of the lab's devices.
         interval: seconds between frames.
-        stale_after: seconds without a message after which an online board is shown as stale.
+        stale_after: seconds a command to an online board may wait for its result before the board is
+            shown as stale (online by its status, yet not answering).
     """
 
-    def __init__(self, lab: Lab, *, topic_prefix: str, interval: float = 0.25, stale_after: float = 30.0) -> None:
+    def __init__(self, lab: Lab, *, topic_prefix: str, interval: float = 0.25, stale_after: float = 10.0) -> None:
         if interval <= 0:
             raise ConfigError(f"the dashboard's update interval must be positive, got {interval}")
         self.lab = lab
@@ -66,8 +69,10 @@ class LiveLab:
         self._boards_sent: dict[str, dict[str, Any]] = {}
         self._faults_sent: list[dict[str, Any]] = []
         self._ot2_sent: dict[str, Any] | None = None
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._fault_lock = asyncio.Lock()  # two clicks at once start one fault
+        self._ot2_seen = 0  # the OT-2 run log's newest sequence number shown
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -79,11 +84,11 @@ class LiveLab:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(None)  # the page's stream ends now, not at its next keep-alive
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
     # ------------------------------------------------------------------ what the page reads
@@ -92,42 +97,51 @@ class LiveLab:
         """Whether the lab's hardware can be looked into (a twin), rather than only its MQTT traffic."""
         return self._twin is not None
 
+    def device_ids(self) -> list[str]:
+        """The lab's boards, then any other board the broker shows under the lab's prefix."""
+        listed = list(self.lab.device_ids)
+        return listed + [device_id for device_id in self.mqtt.boards if device_id not in listed]
+
     def snapshot(self) -> dict[str, Any]:
-        """The whole state: what a page shows when it opens."""
+        """The whole state but the plots' history (:meth:`series`): what a page shows when it opens."""
         now = self.lab.clock.now()
-        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for device_id in self.lab.device_ids:
-            per_board = series.setdefault(device_id, {})
-            for name, samples in self.mqtt.series.get(device_id, {}).items():
-                per_board[f"mqtt:{name}"] = list(samples)
-            if self._twin is not None:
-                trace = self._twin.board(device_id).model.trace
-                for signal in trace.signals():
-                    per_board[signal] = trace.samples(signal)[-600:]
         return {
             "kind": "snapshot", "now": now, "description": self.lab.description, "twin": self.twin,
             "stale_after": self.stale_after, "mqtt_connected": self.mqtt_connected,
             "topic_prefix": self.topic_prefix,
-            "boards": {device_id: self._board(device_id, now) for device_id in self.lab.device_ids},
-            "series": series,
+            "boards": {device_id: self._board(device_id, now) for device_id in self.device_ids()},
             "traffic": [entry.as_json() for entry in self.mqtt.traffic],
             "faults": self._faults(),
             "fault_menu": self.fault_menu(),
             "ot2": self.ot2,
         }
 
+    def series(self, device_id: str) -> dict[str, list[tuple[float, float]]]:
+        """The history of one board's plots: its result series and, on a twin, its trace (newest 600 each).
+
+        Raises:
+            ConfigError: no such board.
+        """
+        if device_id not in self.device_ids():
+            raise ConfigError(f"no board {device_id!r} in {self.lab.description}")
+        series = {f"mqtt:{name}": list(samples) for name, samples in self.mqtt.series.get(device_id, {}).items()}
+        if self._twin is not None and device_id in self.lab.device_ids:
+            trace = self._twin.board(device_id).model.trace
+            series.update({signal: trace.tail(signal, _HISTORY) for signal in trace.signals()})
+        return series
+
     def frame(self) -> dict[str, Any]:
         """What changed since the previous frame (boards, new samples, traffic, faults, OT-2)."""
         now = self.lab.clock.now()
         boards = {}
-        for device_id in self.lab.device_ids:
+        for device_id in self.device_ids():
             board = self._board(device_id, now)
             if board != self._boards_sent.get(device_id):
                 boards[device_id] = self._boards_sent[device_id] = board
         series: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for device_id in self.lab.device_ids:
+        for device_id in self.device_ids():
             new = self._new_mqtt_samples(device_id)
-            if self._twin is not None:
+            if self._twin is not None and device_id in self.lab.device_ids:
                 sent = self._trace_sent.setdefault(device_id, {})
                 new.update(new_trace_samples(self._twin.board(device_id).model, sent))
             if new:
@@ -143,13 +157,14 @@ class LiveLab:
         return frame
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[tuple[dict[str, Any], asyncio.Queue[dict[str, Any]]]]:
-        """The snapshot now and a queue of the frames after it, until the block ends.
+    async def subscribe(self) -> AsyncIterator[tuple[dict[str, Any], asyncio.Queue[dict[str, Any] | None]]]:
+        """The snapshot now and a queue of the frames after it, until the block ends; None in the queue:
+        the dashboard is closing.
 
         A subscriber that falls ``_SUBSCRIBER_BACKLOG`` frames behind (a page in a background tab) is
         sent a new snapshot instead of the frames it missed.
         """
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         snapshot = self.snapshot()
         self._subscribers.add(queue)
         try:
@@ -173,6 +188,10 @@ class LiveLab:
         Raises:
             ConfigError: the lab cannot be faulted, or has no such target or kind.
         """
+        async with self._fault_lock:
+            return await self._start_fault(target, kind)
+
+    async def _start_fault(self, target: str, kind: str) -> Fault:
         active = self._active(target, kind)
         if active is not None:
             return active
@@ -190,10 +209,11 @@ class LiveLab:
 
     async def clear_fault(self, target: str, kind: str) -> bool:
         """Clear the active ``kind`` fault on ``target``; False when there was none."""
-        fault = self._active(target, kind)
-        if fault is None:
-            return False
-        await fault.clear()
+        async with self._fault_lock:
+            fault = self._active(target, kind)
+            if fault is None:
+                return False
+            await fault.clear()
         logger.info("dashboard: cleared %s", fault.describe())
         return True
 
@@ -207,7 +227,7 @@ class LiveLab:
     # ------------------------------------------------------------------ building blocks
     def _board(self, device_id: str, now: float) -> dict[str, Any]:
         board = self.mqtt.board(device_id).as_json()
-        if self._twin is not None:
+        if self._twin is not None and device_id in self.lab.device_ids:
             board["hardware"] = board_hardware(self._twin.board(device_id).model, now)
         return board
 
@@ -216,7 +236,7 @@ class LiveLab:
         new: dict[str, list[tuple[float, float]]] = {}
         for name, samples in self.mqtt.series.get(device_id, {}).items():
             after = sent.get(name, float("-inf"))
-            fresh = [s for s in samples if s[0] > after]
+            fresh = _samples_after(samples, after)
             if fresh:
                 new[f"mqtt:{name}"] = fresh
                 sent[name] = fresh[-1][0]
@@ -225,17 +245,17 @@ class LiveLab:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if not self._subscribers:
-                self.frame()  # keep the change cursors moving; nobody to send it to
-                continue
-            frame = self.frame()
-            for queue in list(self._subscribers):
-                if queue.qsize() >= _SUBSCRIBER_BACKLOG:
-                    while not queue.empty():
-                        queue.get_nowait()
-                    queue.put_nowait(self.snapshot())
-                else:
-                    queue.put_nowait(frame)
+            try:
+                frame = self.frame()  # also with nobody to send it to: the change cursors move on
+                for queue in list(self._subscribers):
+                    if queue.qsize() >= _SUBSCRIBER_BACKLOG:
+                        while not queue.empty():
+                            queue.get_nowait()
+                        queue.put_nowait(self.snapshot())
+                    else:
+                        queue.put_nowait(frame)
+            except Exception:  # a page that stops updating without a word is what this is for
+                logger.exception("dashboard: building a frame failed; the next one is tried in %g s", self.interval)
 
     async def _follow_mqtt(self) -> None:
         """Subscribe to every board's status, command and result; reconnect (1 s apart) when the broker goes."""
@@ -254,9 +274,11 @@ class LiveLab:
                     self.mqtt_connected = True
                     async for message in client.messages:
                         payload = message.payload if isinstance(message.payload, (bytes, str)) else b""
-                        self.mqtt.receive(message.topic.value, payload, self.lab.clock.now())
+                        self.mqtt.receive(message.topic.value, payload, self.lab.clock.now(), retained=message.retain)
             except aiomqtt.MqttError as e:
                 logger.info("dashboard: MQTT broker %s:%s lost (%s); reconnecting", address.host, address.port, e)
+            except Exception:
+                logger.exception("dashboard: following the MQTT traffic failed; reconnecting")
             finally:
                 self.mqtt_connected = False
             await asyncio.sleep(1.0)
@@ -264,21 +286,35 @@ class LiveLab:
     async def _follow_ot2(self) -> None:
         """The OT-2's deck and its newest run log entries, through its read-only tasks, every 2 s."""
         client = self.lab.ot2_client()
+        shown: list[dict[str, Any]] = []
         while True:
             try:
                 deck = await client.call("deck_state", timeout=10.0)
-                log = await client.call("run_log", timeout=10.0)
-                entries = log[-_RUN_LOG_SHOWN:] if isinstance(log, list) else []
-                self.ot2 = {"url": self.lab.ot2_url, "deck": deck, "run_log": [_run_entry(e) for e in entries],
-                            "error": None}
-            except (LabtwinError, OSError) as e:
-                self.ot2 = {**(self.ot2 or {"url": self.lab.ot2_url}), "error": str(e)}
+                # Only what is new since the last poll: the run log holds every robot command of every task.
+                log = await client.call("run_log", {"since": self._ot2_seen}, timeout=10.0)
+                new = [_run_entry(entry) for entry in log] if isinstance(log, list) else []
+                shown = (shown + new)[-_RUN_LOG_SHOWN:]
+                self._ot2_seen = max([self._ot2_seen, *(int(e.get("seq", 0)) for e in new)])
+                self.ot2 = {"url": self.lab.ot2_url, "deck": deck, "run_log": shown, "error": None}
+            except Exception as e:  # shown on the page; the next poll tries again
+                self.ot2 = {**(self.ot2 or {"url": self.lab.ot2_url}), "error": str(e) or type(e).__name__}
             await asyncio.sleep(_OT2_POLL_S)
+
+
+def _samples_after(samples: deque[tuple[float, float]], after: float) -> list[tuple[float, float]]:
+    """The samples newer than ``after``, oldest first, found from the newest end."""
+    newer: list[tuple[float, float]] = []
+    for sample in reversed(samples):
+        if sample[0] <= after:
+            break
+        newer.append(sample)
+    newer.reverse()
+    return newer
 
 
 def _run_entry(entry: object) -> dict[str, Any]:
     """A run log entry without its robot commands (the page shows the task, outcome and timing)."""
     if not isinstance(entry, dict):
-        return {"entry": str(entry)}
+        return {"entry": str(entry), "seq": 0}
     return {key: value for key, value in entry.items() if key != "commands"}
 

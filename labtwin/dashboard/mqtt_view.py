@@ -2,12 +2,17 @@
 
 A bench shows nothing else, so everything here comes from the wire as the orchestrator's user sees
 it: each board's retained status (online, or offline from its last will), when it was last heard
-from, its firmware and catalogue, its free heap from the last ``get_device_status`` result, the
-commands and their results paired by request id with their latency, and the numbers in results as
-series (``read_sensor.voltage``) for live plots.
+from, since when a command to it has waited for its result, its firmware and catalogue, its free
+heap from the last ``get_device_status`` result, the commands and their results paired by request id
+with their latency, and the numbers in results as series (``read_sensor.voltage``) for live plots.
+
+The firmware publishes its status when it connects and sends nothing while idle, so silence alone
+says nothing: a board is *stale* when it is online by its status yet a command has waited longer
+than the dashboard's ``stale_after`` for its result. A retained status handed over on subscribing
+is old news: it sets the state but not ``last_seen``.
 
 It is plain state fed one message at a time (:meth:`MqttView.receive`), so it is tested without a
-broker; :mod:`labtwin.dashboard.feeds` feeds it from aiomqtt.
+broker; :class:`~labtwin.dashboard.live_lab.LiveLab` feeds it from aiomqtt.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ class BoardSeen:
     online: bool | None = None
     """From the retained status or the last will; None until a status has been seen."""
     last_seen: float | None = None
-    """When the board last published anything (the dashboard's clock)."""
+    """When the board last published anything (the dashboard's clock; a retained status does not count)."""
+    waiting_since: float | None = None
+    """When the oldest command still waiting for its result was sent (None: none waits)."""
     firmware: str | None = None
     board: str | None = None
     boot: str | None = None
@@ -50,6 +57,7 @@ class BoardSeen:
     def as_json(self) -> dict[str, Any]:
         """The board for the page (its catalogue as task names only)."""
         return {"id": self.device_id, "online": self.online, "last_seen": self.last_seen,
+                "waiting_since": self.waiting_since,
                 "firmware": self.firmware, "board": self.board, "boot": self.boot,
                 "tasks": sorted(self.tasks), "free_memory": self.free_memory, "errors": self.errors}
 
@@ -104,15 +112,16 @@ class MqttView:
             seen = self.boards[device_id] = BoardSeen(device_id)
         return seen
 
-    def receive(self, topic: str, payload: bytes | str, now: float) -> None:
-        """Take one message seen at ``now``; a message that breaks the protocol is counted as traffic, not raised."""
+    def receive(self, topic: str, payload: bytes | str, now: float, *, retained: bool = False) -> None:
+        """Take one message seen at ``now`` (``retained``: handed over on subscribing, not sent now); a
+        message that breaks the protocol is shown as an error in the traffic, never raised."""
         parts = topic.split("/")
         if len(parts) < 3:
             return
         device_id, kind = parts[-2], parts[-1]
         try:
             if kind == "status":
-                self._status(device_id, DeviceStatus.decode(payload), now)
+                self._status(device_id, DeviceStatus.decode(payload), None if retained else now)
             elif kind == "command":
                 self._command(device_id, payload, now)
             elif kind == "result":
@@ -129,10 +138,13 @@ class MqttView:
         return changed
 
     # ------------------------------------------------------------------ messages
-    def _status(self, device_id: str, status: DeviceStatus, now: float) -> None:
+    def _status(self, device_id: str, status: DeviceStatus, now: float | None) -> None:
         board = self.board(device_id)
         board.online = status.online
-        board.last_seen = now
+        if now is not None:
+            board.last_seen = now
+        if not status.online:  # its last will: nothing it was asked will be answered by this boot
+            board.waiting_since = None
         if status.online:
             board.firmware, board.board, board.boot = status.firmware, status.board, status.boot
             board.tasks = dict(status.tasks)
@@ -146,11 +158,18 @@ class MqttView:
                              parameters if isinstance(parameters, dict) else {}, now)
         self._pending[entry.request_id] = entry
         self._add(entry)
+        board = self.board(device_id)
+        if board.waiting_since is None:
+            board.waiting_since = now
 
     def _result(self, device_id: str, result: Result, now: float) -> None:
         board = self.board(device_id)
         board.last_seen = now
         entry = self._pending.pop(result.request_id, None)
+        # A board answers in order: commands sent before this one that are still unanswered were lost.
+        waiting = [e.sent for e in self._pending.values() if e.device_id == device_id and e.sent is not None
+                   and (entry is None or e.seq > entry.seq)]
+        board.waiting_since = min(waiting, default=None)
         if entry is None:  # its command came before the dashboard subscribed
             entry = TrafficEntry(next(self._seq), device_id, result.task, result.request_id, {}, None)
             self._add(entry)

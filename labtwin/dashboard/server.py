@@ -3,7 +3,8 @@
 Routes (all JSON but the page and the stream):
 
 - ``GET /``: the page (static HTML, CSS and JS shipped with labtwin; no build step, no CDN).
-- ``GET /api/state``: the whole state now (:meth:`LiveLab.snapshot`).
+- ``GET /api/state``: the whole state now but the plots' history (:meth:`LiveLab.snapshot`).
+- ``GET /api/series/{device}``: one board's plots' history (:meth:`LiveLab.series`).
 - ``GET /api/events``: Server-Sent Events: a ``snapshot`` event, then a ``frame`` event per update. Plain
   Starlette streaming: sse-starlette starts a process-wide watcher task that polls every 0.5 s and outlives
   the server, which an embedded server (and a lab-time event loop) cannot have.
@@ -13,7 +14,8 @@ Routes (all JSON but the page and the stream):
 
 The server binds loopback by default: the fault controls act on the lab, and there is no login.
 A POST must carry ``Content-Type: application/json``, which a cross-site form cannot send without a
-CORS preflight this server never grants.
+CORS preflight this server never grants, and no foreign ``Origin``; requests must name the server
+by a Host it knows (loopback names, or the address it was told to bind), which defeats DNS rebinding.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from labtwin.dashboard.live_lab import LiveLab
-from labtwin.errors import ConfigError
+from labtwin.errors import ConfigError, LabtwinError
 from labtwin.orchestrator.device_server import EmbeddedUvicorn
 
 __all__ = ["DashboardServer", "dashboard_app"]
 
 _STATIC = resources.files("labtwin.dashboard") / "static"
 _KEEPALIVE_S = 15.0
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class FaultRequest(BaseModel):
@@ -50,9 +54,12 @@ class FaultRequest(BaseModel):
     action: str = "start"
 
 
-def dashboard_app(live: LiveLab) -> FastAPI:
-    """The dashboard's FastAPI app over ``live``."""
+def dashboard_app(live: LiveLab, *, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The dashboard's FastAPI app over ``live``; ``allowed_hosts``: the Host headers it answers (default:
+    loopback names), so a page whose DNS name was rebound to this address gets nothing."""
     app = FastAPI(title="labtwin dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    hosts = allowed_hosts or list(_LOOPBACK_NAMES)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     static_dir = str(_STATIC)
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
 
@@ -63,6 +70,13 @@ def dashboard_app(live: LiveLab) -> FastAPI:
     @app.get("/api/state")
     async def state() -> JSONResponse:
         return JSONResponse(live.snapshot())
+
+    @app.get("/api/series/{device_id}")
+    async def series(device_id: str) -> JSONResponse:
+        try:
+            return JSONResponse(live.series(device_id))
+        except ConfigError as e:
+            raise HTTPException(404, str(e)) from None
 
     @app.get("/api/events")
     async def events() -> StreamingResponse:
@@ -76,6 +90,8 @@ def dashboard_app(live: LiveLab) -> FastAPI:
                     except TimeoutError:
                         yield ": keep-alive\n\n"  # a comment line: proxies keep an idle stream open
                         continue
+                    if update is None:  # the dashboard is closing: end the stream (the page reconnects)
+                        return
                     yield _event(update["kind"], update)
 
         # Starlette ends the stream (cancelling it) when the page goes away.
@@ -86,6 +102,9 @@ def dashboard_app(live: LiveLab) -> FastAPI:
     async def fault(request: Request, body: FaultRequest) -> JSONResponse:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise HTTPException(415, "send the fault request as application/json")
+        origin = request.headers.get("origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
+            raise HTTPException(403, f"a fault request from another site ({origin}) is refused")
         if not live.fault_menu():
             raise HTTPException(403, f"{live.lab.description} cannot be faulted from here (read-only)")
         try:
@@ -96,6 +115,8 @@ def dashboard_app(live: LiveLab) -> FastAPI:
                 return JSONResponse({"cleared": await live.clear_fault(body.target, body.kind)})
         except ConfigError as e:
             raise HTTPException(400, str(e)) from None
+        except LabtwinError as e:  # the lab could not do it (a broker that will not restart...)
+            raise HTTPException(409, f"{body.action} {body.kind} on {body.target} failed: {e}") from None
         raise HTTPException(400, f"action must be 'start' or 'clear', got {body.action!r}")
 
     @app.get("/api/docs/asyncapi.json")
@@ -137,8 +158,9 @@ class DashboardServer:
 
         self.live = live
         self.host, self.port = host, port
-        self._server = EmbeddedUvicorn(uvicorn.Config(dashboard_app(live), log_level="warning", lifespan="off",
-                                                      access_log=False))
+        allowed = [*_LOOPBACK_NAMES, host, f"[{host}]"]  # a Host header's name, its port left out
+        self._server = EmbeddedUvicorn(uvicorn.Config(dashboard_app(live, allowed_hosts=allowed), log_level="warning",
+                                                      lifespan="off", access_log=False))
         self._serving: asyncio.Task[None] | None = None
         self.url: str | None = None
 
@@ -146,14 +168,18 @@ class DashboardServer:
         """Listen (an OSError, e.g. the port in use, is raised here), then serve and follow the lab."""
         # Bound here, not by uvicorn: uvicorn answers a failed bind with sys.exit, which would end the program.
         listener = socket.create_server((self.host, self.port), family=_family(self.host))
-        await self.live.__aenter__()
-        self._serving = asyncio.get_running_loop().create_task(self._server.serve(sockets=[listener]),
-                                                                name="dashboard-server")
-        while not self._server.started:  # uvicorn offers a flag, not an event
-            if self._serving.done():
-                await self.live.__aexit__(None, None, None)
-                raise ConfigError(f"the dashboard could not serve: {self._serving.exception() or 'it stopped'}")
-            await asyncio.sleep(0.02)
+        try:
+            await self.live.__aenter__()
+            self._serving = asyncio.get_running_loop().create_task(self._server.serve(sockets=[listener]),
+                                                                    name="dashboard-server")
+            while not self._server.started:  # uvicorn offers a flag, not an event
+                if self._serving.done():
+                    raise ConfigError(f"the dashboard could not serve: {self._serving.exception() or 'it stopped'}")
+                await asyncio.sleep(0.02)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            listener.close()
+            raise
         host, port = listener.getsockname()[:2]
         self.url = f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
         return self

@@ -21,8 +21,8 @@ async def test_an_led_switched_by_a_task_lights_on_the_page(dashboard: Dashboard
     await lab.client(DEVICE).call("control_led", {"pin": "LED", "state": True})
 
     await page.wait_for_selector(f'{CARD} [data-role="led"].on', timeout=5000)
-    row = page.locator('#traffic-rows tr[data-task="control_led"]').first
-    await row.wait_for()
+    row = page.locator('#traffic-rows tr.ok[data-task="control_led"]').first
+    await row.wait_for()  # the result may reach the page a frame after the LED did
     assert "ms" in await row.inner_text()  # command and result paired, with latency
 
 

@@ -50,6 +50,25 @@ def test_a_frame_holds_only_the_boards_that_changed() -> None:
     assert live.frame()["boards"] == {}
 
 
+def test_a_board_only_the_broker_shows_is_in_the_frames_too() -> None:
+    live = LiveLab(_BenchLikeLab(), topic_prefix="ot2")  # type: ignore[arg-type]
+    live.frame()
+    live.mqtt.receive("ot2/pico-z/status", _status("pico-z"), now=1.0)
+    assert set(live.frame()["boards"]) == {"pico-z"}
+    assert "pico-z" in live.snapshot()["boards"]
+
+
+def test_a_boards_history_is_served_on_request() -> None:
+    live = LiveLab(_BenchLikeLab(), topic_prefix="ot2")  # type: ignore[arg-type]
+    result = {"request_id": "r", "task": "read_sensor", "device_id": "pico-a", "status": "success",
+              "result": {"voltage": 1.5}}
+    live.mqtt.receive("ot2/pico-a/result", json.dumps(result).encode(), now=2.0)
+    assert live.series("pico-a") == {"mqtt:read_sensor.voltage": [(2.0, 1.5)]}
+    assert "series" not in live.snapshot()  # a page asks for the board it opens
+    with pytest.raises(ConfigError, match="no board 'nope'"):
+        live.series("nope")
+
+
 def test_result_samples_are_sent_once() -> None:
     live = LiveLab(_BenchLikeLab(), topic_prefix="ot2")  # type: ignore[arg-type]
     result = {"request_id": "r", "task": "read_sensor", "device_id": "pico-a", "status": "success",

@@ -87,6 +87,24 @@ def test_a_message_that_breaks_the_protocol_shows_as_an_error_not_an_exception()
     assert entry.ok is False and "not a valid status message" in entry.outcome
 
 
+def test_a_retained_status_sets_the_state_but_not_last_seen() -> None:
+    view = MqttView(["pico-a"])
+    view.receive("ot2/pico-a/status", _status("pico-a", "online"), now=50.0, retained=True)
+    assert view.boards["pico-a"].online is True and view.boards["pico-a"].last_seen is None
+
+
+def test_waiting_since_is_the_oldest_command_still_unanswered() -> None:
+    view = MqttView(["pico-a"])
+    view.receive("ot2/pico-a/command", _command("blink", "c1"), now=1.0)
+    view.receive("ot2/pico-a/command", _command("blink", "c2"), now=2.0)
+    assert view.boards["pico-a"].waiting_since == 1.0
+    view.receive("ot2/pico-a/result", _result("pico-a", "blink", "c2", {}), now=2.5)
+    assert view.boards["pico-a"].waiting_since is None  # c1 was lost: the board answered a later one
+    view.receive("ot2/pico-a/command", _command("blink", "c3"), now=3.0)
+    view.receive("ot2/pico-a/status", _status("pico-a", "offline"), now=4.0)
+    assert view.boards["pico-a"].waiting_since is None  # its last will: nothing waits on this boot
+
+
 def test_a_board_the_lab_file_does_not_list_is_added() -> None:
     view = MqttView(["pico-a"])
     view.receive("ot2/pico-z/status", _status("pico-z", "online"), now=1.0)

@@ -9,6 +9,7 @@ to numpy for analysis. Memory stays bounded however long a lab runs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import deque
 from collections.abc import Iterator
 
@@ -65,6 +66,12 @@ class Trace:
             newer.append(sample)
         newer.reverse()
         return newer
+
+    def tail(self, signal: str, n: int) -> list[tuple[float, float]]:
+        """The newest ``n`` retained samples of ``signal``, oldest first (without copying the rest)."""
+        newest = list(itertools.islice(reversed(self._data.get(signal, ())), n))
+        newest.reverse()
+        return newest
 
     def arrays(self, signal: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(times, values)`` of ``signal`` as two float64 arrays."""

@@ -45,7 +45,7 @@ function timed(work) {
 
 function applySnapshot(snapshot) {
   stats.snapshots += 1;
-  Object.assign(lab, { boards: snapshot.boards, series: snapshot.series, faults: snapshot.faults,
+  Object.assign(lab, { boards: snapshot.boards, faults: snapshot.faults,
     menu: snapshot.fault_menu, ot2: snapshot.ot2, now: snapshot.now, staleAfter: snapshot.stale_after,
     twin: snapshot.twin });
   lab.traffic = new Map(snapshot.traffic.map((entry) => [entry.seq, entry]));
@@ -57,18 +57,21 @@ function applySnapshot(snapshot) {
   renderFaultControls();
   renderFaultWindows();
   renderOt2();
-  renderDetail();
+  if (lab.selected) selectBoard(lab.selected);  // its history again: the stream may have missed samples
 }
 
 function applyFrame(frame) {
   stats.frames += 1;
   const at = performance.now();
-  if (stats.lastFrameAt) stats.framesPerSecond = 0.8 * stats.framesPerSecond + 0.2 * (1000 / (at - stats.lastFrameAt));
+  if (stats.lastFrameAt && at > stats.lastFrameAt) {
+    stats.framesPerSecond = 0.8 * stats.framesPerSecond + 0.2 * (1000 / (at - stats.lastFrameAt));
+  }
   stats.lastFrameAt = at;
   lab.now = frame.now;
   for (const [id, board] of Object.entries(frame.boards)) { lab.boards[id] = board; renderBoard(id); }
   for (const [id, signals] of Object.entries(frame.series)) {
-    const series = (lab.series[id] ||= {});
+    if (id !== lab.selected || !lab.series[id]) continue;  // only the open board's plots are kept
+    const series = lab.series[id];
     for (const [name, samples] of Object.entries(signals)) {
       const kept = (series[name] ||= []);
       const last = kept.length ? kept[kept.length - 1][0] : -Infinity;
@@ -109,7 +112,7 @@ function renderBoard(id) {
   let card = document.querySelector(`.board[data-board="${CSS.escape(id)}"]`);
   if (!card) {
     card = el("div", { class: "board", "data-board": id });
-    card.addEventListener("click", () => { lab.selected = id; renderDetail(); $("#detail").scrollIntoView(); });
+    card.addEventListener("click", () => { selectBoard(id); $("#detail").scrollIntoView(); });
     $("#board-grid").append(card);
   }
   const state = boardState(board);
@@ -170,12 +173,19 @@ function displayCanvas(display) {
   return canvas;
 }
 
+function ago(seconds) {
+  return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+}
+
 function renderAge(card, board) {
+  // Stale: online by its status, yet a command has waited too long for its result (an idle board is silent).
   const age = card.querySelector('[data-role="age"]');
-  if (board.last_seen === null) { age.textContent = "never seen"; return; }
-  const seconds = Math.max(0, lab.now - board.last_seen);
-  age.textContent = `last seen ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s ago`;
-  card.classList.toggle("stale", board.online === true && seconds > lab.staleAfter);
+  const waited = board.waiting_since === null ? 0 : Math.max(0, lab.now - board.waiting_since);
+  const stale = board.online === true && waited > lab.staleAfter;
+  card.classList.toggle("stale", stale);
+  const seen = board.last_seen === null ? "not heard from since the page's lab started"
+    : `last seen ${ago(Math.max(0, lab.now - board.last_seen))} ago`;
+  age.textContent = stale ? `STALE: no answer for ${ago(waited)} · ${seen}` : seen;
 }
 
 function renderAges() {
@@ -183,6 +193,20 @@ function renderAges() {
 }
 
 // ----------------------------------------------------------------------------- plots of the selected board
+async function selectBoard(id) {
+  lab.selected = id;
+  lab.series = {};
+  renderDetail();
+  try {
+    const response = await fetch(`/api/series/${encodeURIComponent(id)}`);
+    if (!response.ok || lab.selected !== id) return;
+    lab.series[id] = await response.json();
+  } catch (error) {
+    return;  // the stream's next snapshot selects it again
+  }
+  renderDetail();
+}
+
 function renderDetail() {
   const id = lab.selected;
   $("#detail").hidden = !id;
@@ -276,7 +300,14 @@ async function sendFault(target, kind, action, button) {
   try {
     const response = await fetch("/api/faults", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ target, kind, action }) });
-    if (!response.ok) alert(`${action} ${kind} on ${target}: ${(await response.json()).detail}`);
+    if (!response.ok) {
+      const text = await response.text();
+      let detail = text;
+      try { detail = JSON.parse(text).detail; } catch (error) { /* not JSON: show the text */ }
+      alert(`${action} ${kind} on ${target}: ${detail}`);
+    }
+  } catch (error) {
+    alert(`${action} ${kind} on ${target}: the dashboard did not answer (${error})`);
   } finally {
     button.disabled = false;
   }
@@ -296,7 +327,7 @@ function renderOt2() {
   if (!ot2) return;
   const body = [el("p", {}, `task server ${ot2.url}` + (ot2.error ? ` — ERROR: ${ot2.error}` : ""))];
   const deck = ot2.deck;
-  if (deck) {
+  if (deck && deck.reservoir_ul && deck.wells) {
     body.push(el("p", { "data-role": "tips" }, `tips left ${deck.tips_left} (used ${deck.tips_used}) · reservoir ` +
       Object.entries(deck.reservoir_ul).map(([liquid, ul]) => `${liquid} ${fmt(ul)} µL`).join(", ")));
     const wells = Object.entries(deck.wells);
@@ -317,6 +348,14 @@ function renderOt2() {
 
 // ----------------------------------------------------------------------------- API documents
 async function loadDocs() {
+  try {
+    await showDocs();
+  } catch (error) {
+    $("#asyncapi-view").replaceChildren(el("p", {}, `the documents could not be loaded: ${error}`));
+  }
+}
+
+async function showDocs() {
   const asyncapi = await (await fetch("/api/docs/asyncapi.json")).json();
   const rows = Object.entries(asyncapi.channels || {}).map(([name, channel]) =>
     el("tr", {}, el("td", {}, channel.address), el("td", {}, Object.keys(channel.messages || {}).join(", ")),
@@ -335,6 +374,6 @@ async function loadDocs() {
     el("table", { "data-role": "openapi-paths" }, el("tbody", {}, ...paths)));
 }
 
-$("#detail-close").addEventListener("click", () => { lab.selected = null; renderDetail(); });
+$("#detail-close").addEventListener("click", () => { lab.selected = null; lab.series = {}; renderDetail(); });
 $("#docs-load").addEventListener("click", () => loadDocs());
 connect();
