@@ -42,7 +42,8 @@ def worker_spec(options: TwinLabOptions, devices: list[str], *, broker: tuple[st
     for device_id in devices:
         setup = options.boards.get(device_id, BoardSetup())
         firmware, overlay = options.firmware_of(device_id)
-        boards[device_id] = {"seed": options.seed + options.devices.index(device_id),
+        seed = setup.seed if setup.seed is not None else options.seed + list(options.devices).index(device_id)
+        boards[device_id] = {"seed": seed,
                              "password": passwords[device_id], "board": options.profile_of(device_id).name,
                              "firmware_dir": str(firmware), "firmware_overlay": str(overlay) if overlay else None,
                              "settings": dict(setup.settings), "mpy": setup.mpy}
@@ -98,9 +99,12 @@ class LabWorkers:
         per_worker = -(-len(self.options.devices) // self.options.workers)
         budget = self.options.boot_timeout * (1 + per_worker / self.options.boot_concurrency)
         try:
-            async with asyncio.timeout(budget):
-                await asyncio.gather(*(self._ready(k, process) for k, process in enumerate(self.processes)))
-        except TimeoutError:
+            async with asyncio.timeout(budget), asyncio.TaskGroup() as group:
+                for k, process in enumerate(self.processes):
+                    group.create_task(self._ready(k, process))
+        except* LabtwinError as failed:
+            raise failed.exceptions[0] from None
+        except* TimeoutError:
             raise LabtwinError(f"the lab's worker processes did not start their boards within {budget:.0f} s; "
                                f"see {self.work_dir}/worker-*.log") from None
 
@@ -126,8 +130,19 @@ class LabWorkers:
             while line := await process.stdout.readline():
                 log.write(line)
 
+    async def ended(self) -> int:
+        """Wait until a worker ends (it should not while the lab runs); its index."""
+        waits = {asyncio.ensure_future(process.wait()): k for k, process in enumerate(self.processes)}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return waits[done.pop()]
+
     async def stop(self) -> None:
-        """Stop every worker (its boards first), SIGKILL one that outstays its grace."""
+        """Stop every worker (its boards first), SIGKILL one that outstays its grace, and its boards' VMs."""
         for process in self.processes:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -136,12 +151,28 @@ class LabWorkers:
             try:
                 await asyncio.wait_for(process.wait(), _STOP_GRACE_S)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                vms = _children(process.pid)  # each VM leads its own session: killpg would miss them
+                for pid in [process.pid, *vms]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 await process.wait()
         for drain in self._drains:
             drain.cancel()
         await asyncio.gather(*self._drains, return_exceptions=True)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
 
 
 async def _serve(options: TwinLabOptions) -> None:
@@ -160,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     """A worker: ``SPEC.json WORK_DIR``."""
     spec_path, work_dir = (argv if argv is not None else sys.argv[1:])[:2]
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    Path(spec_path).unlink()  # it holds the boards' broker passwords: read once, then gone
     try:
         asyncio.run(_serve(_options_of(spec, Path(work_dir))))
     except LabtwinError as e:

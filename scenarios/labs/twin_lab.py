@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from typing_extensions import Unpack
 
 from labtwin.board_firmware import copy_firmware
-from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline
+from labtwin.errors import BoardCrashed, ConfigError, DeviceOffline, LabtwinError
 from labtwin.mpy_form import compile_firmware_or_fail
 from labtwin.orchestrator.mqtt_client import AsyncMQTTOrchestratorClient
 from labtwin.scenarios.engine.runner import LabFactory
@@ -463,18 +463,35 @@ class TwinLab:
         assert self.broker is not None and self.work_dir is not None
         gate = asyncio.Semaphore(self.boot_concurrency * 4)
 
-        async def connect(device_id: str) -> AsyncMQTTOrchestratorClient:
+        async def connect(device_id: str) -> None:
             async with gate:
-                return await self._connect_client(stack, device_id)
+                await self._connect_client(stack, device_id)
 
-        clients = await asyncio.gather(*(connect(device_id) for device_id in self.device_ids))
+        async with asyncio.TaskGroup() as group:  # one failing cancels the others
+            for device_id in self.device_ids:
+                group.create_task(connect(device_id))
         workers = LabWorkers(self.options, broker=(self.broker.host, self.broker.port),
                              passwords={d: self._credentials[d] for d in self.device_ids}, work_dir=self.work_dir)
         stack.push_async_callback(workers.stop)
         await workers.start()
         self._workers = workers
-        limit = self.boot_timeout * (1 + len(self.device_ids) / self.boot_concurrency)
-        await asyncio.gather(*(client.wait_for_status("online", timeout=limit) for client in clients))
+        # The workers have started their boards; connecting them all to the broker is what is left.
+        limit = self.boot_timeout * max(1.0, len(self.device_ids) / (self.boot_concurrency * self.options.workers))
+        online = asyncio.ensure_future(asyncio.gather(
+            *(self._clients[d].wait_for_status("online", timeout=limit) for d in self.device_ids)))
+        ended = asyncio.ensure_future(workers.ended())
+        try:
+            await asyncio.wait({online, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (online, ended):
+                waiting.cancel()
+            await asyncio.gather(online, ended, return_exceptions=True)
+        if ended.done() and not ended.cancelled():
+            k = ended.result()
+            raise LabtwinError(f"lab worker {k} ended while its boards booted; see {self.work_dir}/worker-{k}.log")
+        if online.exception() is not None:
+            raise LabtwinError(f"not every board came online within {limit:g} s of the workers starting them "
+                               f"({online.exception()}); see {self.work_dir}/worker-*.log") from None
 
     async def wait_online(self, device_id: str, timeout: float | None = None) -> None:
         """Wait until the device's retained status is online; BoardCrashed if its firmware dies first."""

@@ -197,6 +197,8 @@ class TwinLabOptions:
                 (self.lab_wiring is not None or self.wiring is not wire_default_bench,
                  "wiring of its own (the workers wire the default bench)"),
                 (self.ot2 or self.ot2_robot_api, "the OT-2 twins"),
+                (self.on_output is not None or self.on_hazard is not None,
+                 "on_output or on_hazard callbacks (the boards' output goes to each worker's log)"),
                 (isinstance(self.broker, BrokerAddress), "an external broker")) if present]
             if alone:
                 raise ConfigError(f"a lab in {self.workers} worker processes cannot have {'; '.join(alone)}: "

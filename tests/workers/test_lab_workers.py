@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 import pytest
 
@@ -60,3 +62,21 @@ def test_what_needs_the_boards_in_one_process_is_refused_with_workers(option: st
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="workers must be at least 1"):
         TwinLabOptions(workers=0)
+
+
+async def test_a_worker_that_dies_while_its_boards_boot_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from labtwin.errors import LabtwinError
+    from labtwin.scenarios.labs import lab_workers
+
+    started = lab_workers.LabWorkers.start
+
+    async def start_then_one_dies(self: lab_workers.LabWorkers) -> None:
+        await started(self)
+        self.processes[1].kill()  # as the OOM killer would
+
+    monkeypatch.setattr(lab_workers.LabWorkers, "start", start_then_one_dies)
+    with pytest.raises(LabtwinError, match=r"lab worker 1 ended while its boards booted; see .*worker-1\.log"):
+        async with TwinLab(devices=DEVICES[:4], workers=2, work_dir=tmp_path):
+            pass
+    assert not list(tmp_path.glob("worker-*/spec.json"))  # the boards' passwords do not stay on disk
