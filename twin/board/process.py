@@ -33,6 +33,7 @@ from labtwin.board_firmware import DEVICE_CONFIG_NAME, copy_firmware
 from labtwin.errors import BoardCrashed
 from labtwin.twin.board.bus import HardwareBus
 from labtwin.twin.board.console import BoardConsole
+from labtwin.twin.board.link_state import LINK_FILE_ENV, LinkStateFile
 from labtwin.twin.board.model import PWRON_RESET, WDT_RESET, BoardModel, Hazard
 from labtwin.twin.board.profiles import BoardProfile
 from labtwin.twin.board.vm_launch import BOARD_PROFILE_ENV, LAB_TIME_SHIM_DIR, RESET_EXIT_CODE, SHIM_DIR, vm_command
@@ -88,6 +89,8 @@ class SimulatedBoard:
                                 wifi_password=wifi_password, board_id=device_id, on_hazard=on_hazard,
                                 on_reset=self._on_reset)
         self.bus = HardwareBus(self.model)
+        # isconnected() from a file the WiFi model keeps current, not a bus call per poll (link_state.py).
+        self._link = LinkStateFile(self.work_dir / "wifi-link", self.model.wifi) if self.model.wifi else None
         self.log_lines: deque[str] = deque(maxlen=log_lines_max)
         self.exited = asyncio.Event()
         self.returncode: int | None = None
@@ -138,6 +141,8 @@ class SimulatedBoard:
         first = not self._flashed
         if first:
             self._flash()
+        if self._link is not None:
+            self._link.open()
         await self.bus.start()
         if self._log_file is None:
             # A fresh flash starts a fresh log; later starts (reboots) append to it.
@@ -160,6 +165,8 @@ class SimulatedBoard:
             if self.console is not None:
                 await self.console.stop()
             await self.bus.stop()
+            if self._link is not None:
+                self._link.close()
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
@@ -337,6 +344,8 @@ class SimulatedBoard:
         # What the twin simulates, for code that must tell it from a board (its sys.platform
         # is the unix port's): `labtwin flash` probes it over the console.
         env[BOARD_PROFILE_ENV] = self.profile.name
+        if self._link is not None:
+            env[LINK_FILE_ENV] = str(self._link.path)
         # Like the board's sys.path ['', '.frozen', '/lib'], with the shims ahead of .frozen.
         shims = str(SHIM_DIR)
         loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ constants take on a Pico W.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from labtwin.twin.clock import Clock
@@ -66,6 +67,8 @@ class WifiModel:
         self._default_hostname = hostname
         self._trace = trace
         self._last_status: int | None = None
+        self.on_link: Callable[[bytes], None] | None = None
+        """Called with :meth:`link_state` whenever the station's status changes (the board's link file)."""
         # The access point belongs to the lab, not the board: a power cycle does not bring it back.
         self._ap_present = True
         self.reset()
@@ -85,11 +88,19 @@ class WifiModel:
         if status == self._last_status:
             return
         self._last_status = status
+        if self.on_link is not None:
+            self.on_link(self.link_state())
         if self._trace is not None:
             t = self._clock.now()
             if self._join is not None and status == self._join.outcome:
                 t = self._join.started + self.association_delay  # when it happened, not when seen
             self._trace.record("wifi.status", t, status)
+
+    def link_state(self) -> bytes:
+        """The station's link as its VM may read it without asking: ``b"1"`` joined, ``b"0"`` not,
+        ``b"?"`` joining (the outcome is due at a lab time only this model knows: ask it)."""
+        status = self._sta_status()
+        return b"1" if status == STAT_GOT_IP else b"?" if status == STAT_CONNECTING else b"0"
 
     @property
     def access_point_present(self) -> bool:
