@@ -72,6 +72,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_lab(args: argparse.Namespace) -> None:
+    if args.bench and args.shard is not None:
+        raise ConfigError("serve lab: --bench (a dashboard of a running lab) and --shard (a host's boards of a "
+                          "fleet) exclude each other")
     if args.bench:
         await _serve_bench_dashboard(args)
         return
@@ -137,6 +140,12 @@ async def _serve_shard(args: argparse.Namespace) -> None:
 
     if args.lab is None:
         raise ConfigError("serve lab --shard needs --lab LAB.toml: the fleet's lab file ([hosts] and boards' host)")
+    ignored = [option for option, given in (("--ot2", args.ot2), ("--ot2-robot-api", args.ot2_robot_api),
+                                            ("--broker", args.broker != "amqtt"),
+                                            ("--bench-out", args.bench_out != DEFAULT_LAB_FILE_OUT)) if given]
+    if ignored:
+        raise ConfigError(f"serve lab --shard runs this host's boards on the fleet's [broker] url only: "
+                          f"drop {', '.join(ignored)}")
     started = time.perf_counter()
     lab = shard_lab(args.lab, args.shard, seed=args.seed, work_dir=args.work_dir)
     async with _until_stopped() as stop, lab, dashboard_for(lab, args) as dashboard:

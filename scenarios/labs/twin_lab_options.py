@@ -204,9 +204,12 @@ class TwinLabOptions:
                 raise ConfigError(f"a lab in {self.workers} worker processes cannot have {'; '.join(alone)}: "
                                   "use workers=1 for those")
         try:
-            ipaddress.ip_address(self.host)
+            listen = ipaddress.ip_address(self.host)
         except ValueError:
             raise ConfigError(f"host must be an IP address to listen on, got {self.host!r}") from None
+        if self.consoles and not listen.is_loopback:
+            raise ConfigError(f"a board's serial console is a REPL without a login: it listens on loopback only, "
+                              f"not {self.host} (reach another host's consoles with ssh -L)")
         if not self.ot2_robot_api_delay_speedup > 0:
             raise ConfigError(f"ot2_robot_api_delay_speedup must be > 0, got {self.ot2_robot_api_delay_speedup!r}")
         if self.heap_bytes is not None and self.heap_bytes < MIN_HEAP_BYTES:

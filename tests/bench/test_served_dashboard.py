@@ -43,7 +43,11 @@ def bench_dashboard(bench_env: ServedLab, tmp_path: Path) -> Iterator[tuple[str,
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def test_the_served_lab_prints_its_dashboard_and_the_page_shows_its_board(served_lab: ServedLab) -> None:
@@ -59,7 +63,6 @@ def test_a_bench_dashboard_is_read_only_and_sees_the_traffic(bench_env: ServedLa
                                                              bench_dashboard: tuple[str, list[str]]) -> None:
     url, output = bench_dashboard
     assert any("(read-only)" in line for line in output)
-
 
     with httpx.Client(timeout=10) as client:
         refused = client.post(url + "api/faults", json={"target": DEVICE, "kind": "power_cut"})

@@ -17,6 +17,7 @@ import pytest
 
 from labtwin.cli.main import main
 from labtwin.scenarios.labs.bench_lab import BenchLab
+from labtwin.scenarios.labs.fleet import shard_lab
 from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
 
@@ -50,6 +51,15 @@ def fleet_file(tmp_path: Path, broker: tuple[str, str], monkeypatch: pytest.Monk
     return path
 
 
+def _read_lines(process: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
+    """Every line ``process`` prints into ``lines``; ``ready`` set at the ready line (the pipe stays drained)."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if READY in line:
+            ready.set()
+
+
 @pytest.fixture
 def shards(fleet_file: Path, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
     """``labtwin serve lab --shard HOST`` for each host, in its own process; their output once ready."""
@@ -63,15 +73,12 @@ def shards(fleet_file: Path, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         for host, process in processes.items():
-            assert process.stdout is not None
             lines: list[str] = []
-            for line in process.stdout:  # both boot at once; each is read until it is ready
-                lines.append(line.rstrip())
-                if READY in line:
-                    break
-            assert lines and READY in lines[-1], f"shard {host} did not come up:\n" + "\n".join(lines)
+            ready = threading.Event()
+            threading.Thread(target=_read_lines, args=(process, lines, ready), daemon=True).start()
+            # Both boot at once; a shard that hangs fails here instead of hanging the run.
+            assert ready.wait(timeout=90), f"shard {host} did not come up:\n" + "\n".join(lines)
             outputs[host] = lines
-            threading.Thread(target=lines.extend, args=(process.stdout,), daemon=True).start()  # keep the pipe drained
         yield outputs
     finally:
         for process in processes.values():
@@ -121,3 +128,18 @@ def test_a_shard_mistake_is_one_line(fleet_file: Path, capsys: pytest.CaptureFix
     assert main(["serve", "lab", "--lab", str(fleet_file), "--shard", "rack-z"]) == 1
     assert capsys.readouterr().err.strip() == (f"labtwin: error: {fleet_file} has no host 'rack-z' "
                                                "(hosts: rack-a, rack-b)")
+
+
+def test_a_shard_on_a_lan_address_keeps_its_consoles_on_loopback_and_boards_keep_their_fleet_seeds(
+        fleet_file: Path) -> None:
+    text = fleet_file.read_text(encoding="utf-8").replace('"127.0.0.3"', '"10.0.0.22"')
+    fleet_file.write_text(text, encoding="utf-8")
+    shard = shard_lab(fleet_file, "rack-b", seed=100)
+    assert shard.options.host == "127.0.0.1"  # a REPL without a login never listens on the LAN
+    assert shard.device_ids == ["pico-b1"]
+    assert shard.options.boards["pico-b1"].seed == 102  # third board of the fleet file, not first of its share
+
+
+def test_shard_options_that_do_not_apply_are_refused(fleet_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "lab", "--lab", str(fleet_file), "--shard", "rack-a", "--ot2"]) == 1
+    assert "drop --ot2" in capsys.readouterr().err
