@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from typing_extensions import Unpack
 
@@ -480,8 +480,9 @@ class TwinLab:
         online = asyncio.ensure_future(asyncio.gather(
             *(self._clients[d].wait_for_status("online", timeout=limit) for d in self.device_ids)))
         ended = asyncio.ensure_future(workers.ended())
+        either: set[asyncio.Future[Any]] = {online, ended}
         try:
-            await asyncio.wait({online, ended}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in (online, ended):
                 waiting.cancel()

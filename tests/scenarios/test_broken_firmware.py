@@ -12,6 +12,7 @@ from labtwin.board_firmware import STOCK_FIRMWARE_DIR, copy_firmware
 from labtwin.scenarios.engine.catalog import PROPERTY_SCENARIOS
 from labtwin.scenarios.engine.runner import Budget, run_scenario
 from labtwin.scenarios.labs.twin_lab import twin_lab_factory
+from labtwin.twin.lab_time.speed import Speed
 
 
 def broken_firmware(tmp_path: Path, filename: str, *edits: tuple[str, str]) -> Path:
@@ -26,12 +27,17 @@ def broken_firmware(tmp_path: Path, filename: str, *edits: tuple[str, str]) -> P
     return target
 
 
+# At --speed max: the outcome is the same (lab time), the fault windows and recovery waits are jumped.
+MAX = Speed.parse("max")
+
+
 def test_duplicate_delivery_catches_firmware_without_request_id_dedup(tmp_path: Path):
     # Both dedup paths go: a stored result is not re-sent, and a pending duplicate is not dropped.
     firmware = broken_firmware(tmp_path, "device_service.py",
                                ("stored = self._results.get(request_id)", "stored = None"),
                                ("if request_id in self._queued_ids:", "if False:"))
-    run = run_scenario(PROPERTY_SCENARIOS["duplicate-delivery"], lab_factory=twin_lab_factory(firmware_dir=firmware),
+    run = run_scenario(PROPERTY_SCENARIOS["duplicate-delivery"],
+                       lab_factory=twin_lab_factory(firmware_dir=firmware, speed=MAX),
                        seed_value=0, budget=Budget(examples=30, steps=8), state_dir=tmp_path / "state",
                        progress=lambda line: None)
     assert not run.passed
@@ -45,7 +51,8 @@ def test_link_recovery_catches_firmware_that_forgets_to_resubscribe(tmp_path: Pa
     firmware = broken_firmware(tmp_path, "mqtt_client.py",
                                ("subs = list(self._subs.items())",
                                 "subs = list(self._subs.items()) if self._gen == 1 else []"))
-    run = run_scenario(PROPERTY_SCENARIOS["link-recovery"], lab_factory=twin_lab_factory(firmware_dir=firmware),
+    run = run_scenario(PROPERTY_SCENARIOS["link-recovery"],
+                       lab_factory=twin_lab_factory(firmware_dir=firmware, speed=MAX),
                        seed_value=0, budget=Budget(examples=30, steps=8), state_dir=tmp_path / "state",
                        progress=lambda line: None)
     assert not run.passed
