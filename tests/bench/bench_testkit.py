@@ -83,10 +83,15 @@ def serve_lab_process(work: Path) -> Iterator[ServedLab]:
             ended = read_until(proc, READY_LINE, output, timeout=60)
             yield ServedLab(bench, secrets_from(work / "bench.toml.env"), output, proc, work / "lab", ended)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            interrupt(proc)
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Stop ``proc`` as Ctrl-C would (SIGINT), SIGKILL if it outstays ``timeout`` s; reaped either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bench_testkit import ServedLab, read_until
+from bench_testkit import ServedLab, interrupt, read_until
 
 from labtwin.cli.main import main
 from labtwin.cli.serve import READY_LINE
@@ -41,13 +40,7 @@ def bench_dashboard(bench_env: ServedLab, tmp_path: Path) -> Iterator[tuple[str,
             read_until(proc, READY_LINE, output, timeout=60)
             yield _dashboard_url(output), output
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            interrupt(proc)
 
 
 def test_the_served_lab_prints_its_dashboard_and_the_page_shows_its_board(served_lab: ServedLab) -> None:
