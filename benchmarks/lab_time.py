@@ -28,15 +28,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labtwin.cli.run import duration_seconds
+from labtwin.scenarios.labs.fault_menu import fault_menu
 from labtwin.scenarios.labs.twin_lab import TwinLab
 from labtwin.scenarios.labs.twin_lab_options import BENCH_SENSOR_VOLTS
-from labtwin.twin.faults.fault import Fault
-from labtwin.twin.faults.lab_faults import BrownOut, Partition
-from labtwin.twin.faults.sensor_faults import SensorStuck
 from labtwin.twin.lab_time import Speed, run_on_lab_time
 
 SENSOR_PIN = 26
@@ -138,11 +135,7 @@ async def _soak(boards: int, duration_s: float, faults_per_hour: float, seed: in
                     tally.wrong += not right
                 await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
 
-        makers: list[tuple[str, Callable[[str], Fault]]] = [
-            ("partition", lambda device: Partition(lab.link(device), clock=lab.clock)),
-            ("brown_out", lambda device: BrownOut(lab.board(device), clock=lab.clock)),
-            ("sensor_stuck", lambda device: SensorStuck(lab.board(device).model, 0, 3.0, clock=lab.clock)),
-        ]
+        kinds = ["partition", "brown_out", "sensor_stuck"]  # from the lab's fault menu, as chaos picks them
 
         async def faults() -> None:
             while faults_per_hour > 0:
@@ -150,8 +143,8 @@ async def _soak(boards: int, duration_s: float, faults_per_hour: float, seed: in
                 if loop.time() + FAULT_LENGTH_S >= end:
                     return
                 device = rng.choice(devices)
-                kind, make = rng.choice(makers)
-                fault = make(device)
+                kind = rng.choice(kinds)
+                fault = fault_menu(lab, device)[kind]()
                 faulted.add(device)
                 tally.faults[kind] += 1
                 await fault.start()
