@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import socket
 import threading
 import time
@@ -20,7 +21,9 @@ import pytest
 from labtwin.errors import ConfigError
 from labtwin.twin.clock import WallClock
 from labtwin.twin.lab_time import LabClock, LabEventLoop, Speed, lab_clock_of, released, run_on_lab_time, speed_factor
+from labtwin.twin.lab_time.selector import HAND_OVER_SPIN_S, SPIN_VARIABLE, hand_over_spin
 from labtwin.twin.lab_time.speed import MAX, REAL
+from labtwin.twin.lab_time.vm_clocks import VmClocks
 
 # ------------------------------------------------------------------ Speed
 
@@ -286,3 +289,47 @@ def test_a_lab_loop_watches_tcp_sockets_without_nagle_and_leaves_pipes_alone(spe
             os.close(write_end)
 
     run_on_lab_time(main(), Speed.parse(speed))
+
+
+# ------------------------------------------------------------------ the host polling for a board's turn
+
+
+def test_the_host_polls_for_turns_only_with_a_cpu_to_spare(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SPIN_VARIABLE, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert hand_over_spin() == HAND_OVER_SPIN_S > 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3})
+    assert hand_over_spin() == 0.0  # polling would take the only CPU from the board whose report it waits for
+    monkeypatch.setenv(SPIN_VARIABLE, "250")
+    assert hand_over_spin() == pytest.approx(250e-6)
+    monkeypatch.setenv(SPIN_VARIABLE, " 0 ")
+    assert hand_over_spin() == 0.0
+
+
+@pytest.mark.parametrize("setting", ["-5", "1.5", "fast", "1ms"])
+def test_a_spin_setting_that_is_not_whole_microseconds_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                   setting: str) -> None:
+    monkeypatch.setenv(SPIN_VARIABLE, setting)
+    with pytest.raises(ConfigError, match=SPIN_VARIABLE):
+        hand_over_spin()
+
+
+def test_boards_take_turns_only_once_they_have_reported_and_the_host_holds_nothing() -> None:
+    with selectors.DefaultSelector() as selector:
+        clocks = VmClocks(selector, t0_us=0)
+        try:
+            clocks.started("a")
+            clocks.started("b")
+            a, b = clocks._vms["a"], clocks._vms["b"]
+            assert not clocks.taking_turns()  # both boot: no report yet
+            a.echo = a.sent = b.echo = b.sent = 4
+            assert not clocks.taking_turns()  # both wait: nobody's turn
+            a.sent = 5  # woken, its report still to come
+            assert clocks.taking_turns()
+            clocks.busy += 1  # the host holds the clock (an executor job): not a board's turn
+            assert not clocks.taking_turns()
+            clocks.busy -= 1
+            clocks.started("c")  # a board booting holds the clock for longer than a turn
+            assert not clocks.taking_turns()
+        finally:
+            clocks.close()

@@ -6,21 +6,50 @@ waits ``timeout / N`` real seconds. At ``--speed max`` it waits in real time whi
 lab runs and, once the whole lab is quiet (:meth:`VmClocks.quiet`: every board waits and has read
 what the host sent it, nothing else in flight) and the host has nothing ready, jumps the clock to the
 earliest deadline, the host's or a board's, and wakes whoever it was.
+
+While a board takes its turn (a supervisor's poll, a task: a few hundred microseconds) the host has
+nothing to do but wait for the board's report. Sleeping through the turn adds a wake-up of the host's
+halted CPU to every turn, which on a virtual machine costs about as much as the turn. So at
+``--speed max`` the host polls for the report for up to :data:`HAND_OVER_SPIN_S` of real time before
+it sleeps, when it has a CPU to poll on besides the board's (two or more in its affinity).
+``LABTWIN_LAB_SPIN_US`` sets the bound in microseconds (0: never poll).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import selectors
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from labtwin.errors import ConfigError
 from labtwin.twin.lab_time.clock import LabClock
 from labtwin.twin.lab_time.vm_clocks import CLOCK_KEY, VmClocks
 
 __all__ = ["LabSelector"]
 
 _Events = list[tuple[selectors.SelectorKey, int]]
+
+HAND_OVER_SPIN_S = 1e-3
+"""How long the host polls for a board's report before it sleeps (``--speed max``, two CPUs or more)."""
+
+SPIN_VARIABLE = "LABTWIN_LAB_SPIN_US"
+
+
+def hand_over_spin() -> float:
+    """The host's polling bound in real seconds: ``LABTWIN_LAB_SPIN_US``, else the default (0 on one CPU).
+
+    Raises:
+        ConfigError: the variable is set to something other than a whole number of microseconds.
+    """
+    setting = os.getenv(SPIN_VARIABLE, "").strip()
+    if setting:
+        if not setting.isdigit():
+            raise ConfigError(f"{SPIN_VARIABLE}={setting!r}: give a whole number of microseconds (0: never poll)")
+        return int(setting) / 1e6
+    return HAND_OVER_SPIN_S if len(os.sched_getaffinity(0)) >= 2 else 0.0
 
 
 class LabSelector(selectors.BaseSelector):
@@ -30,6 +59,7 @@ class LabSelector(selectors.BaseSelector):
         self._inner = selectors.DefaultSelector()
         self._clock = clock
         self.vms = VmClocks(self._inner, clock.t0_us) if clock.speed.jumps else None
+        self._spin = hand_over_spin() if clock.speed.jumps else 0.0
 
     # ------------------------------------------------------------------ what asyncio registers
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -93,6 +123,19 @@ class LabSelector(selectors.BaseSelector):
                     return []
                 continue
             wait = None if target == math.inf else max(0.0, target - now)  # real seconds: rate 1 between jumps
-            ready = self._select(wait)
+            ready = self._hand_over(wait) if self._spin and vms.taking_turns() else self._select(wait)
             if ready or clock.now() >= until:
                 return ready
+
+    def _hand_over(self, wait: float | None) -> _Events:
+        # Boards take their turns: poll for their reports (or any event) for a moment before sleeping.
+        assert self.vms is not None
+        spin = self._spin if wait is None else min(self._spin, wait)
+        end = time.perf_counter() + spin
+        while True:
+            ready = self._select(0)
+            if ready or self.vms.quiet():
+                return ready
+            left = end - time.perf_counter()
+            if left <= 0:
+                return self._select(None if wait is None else max(0.0, wait - spin))

@@ -130,6 +130,21 @@ class VmClocks:
         """Every VM waits and has read everything sent to it; nothing else is in flight."""
         return self.busy == 0 and all(vm.echo == vm.sent for vm in self._vms.values())
 
+    def taking_turns(self) -> bool:
+        """Only boards hold the clock, each one that has reported before: they take short turns.
+
+        Not while a board boots (no report yet) or the host holds the clock itself (``busy``).
+        """
+        if self.busy:
+            return False
+        turning = False
+        for vm in self._vms.values():
+            if vm.echo != vm.sent:
+                if vm.echo < 0:
+                    return False
+                turning = True
+        return turning
+
     def earliest_deadline(self) -> float:
         """The earliest deadline a VM waits for (lab seconds; inf: none)."""
         return min((vm.deadline for vm in self._vms.values()), default=math.inf)
