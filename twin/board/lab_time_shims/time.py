@@ -85,8 +85,10 @@ if _path:
     import json
     import socket
 
-    _offf = open(_path)
-    _off = int(_offf.read())
+    _offf = open(_path, "rb")
+    _offb = _offf.read()  # the host keeps it one fixed width: later reads take one readinto
+    _off = int(_offb)
+    _offb = bytearray(len(_offb))
     _host, _port = os.getenv("LABTWIN_LAB_CLOCK").rsplit(":", 1)
     _clk = socket.socket()
     _clk.connect(socket.getaddrinfo(_host, int(_port))[0][-1])
@@ -101,20 +103,18 @@ if _path:
 def _refresh():
     global _off
     _offf.seek(0)
-    _off = int(_offf.read())
+    _offf.readinto(_offb)
+    _off = int(_offb)
 
 
 def _drain():
     # The host's bytes on the clock socket: b"w" (your deadline is now) or b"s" (say how you are).
+    # One read: bytes that come later make the socket readable again.
     global _echo
-    while True:
-        try:
-            b = _clk.recv(64)
-        except OSError:
-            return
-        if not b:
-            return
-        _echo += len(b)
+    try:
+        _echo += len(_clk.recv(64))
+    except OSError:
+        pass
 
 
 def _report(deadline):
@@ -162,17 +162,14 @@ def wait(p, ms, flags=0):
         return _events(p, int(us // 1000), flags)
     q = _cp if p is None else p
     end = -1 if ms < 0 else _lab_us() - _T0 + int(ms * 1000)
-    while True:
-        out = _events(q, 0, flags)
-        if out:
-            return out
+    out = _events(q, 0, flags)
+    while not out:  # (a blocking poll that returned only the clock left nothing else to poll for)
         if end >= 0 and _lab_us() - _T0 >= end:
             return []
         _report(end)
         out = _events(q, -1, flags)
         _refresh()
-        if out:
-            return out
+    return out
 
 
 def _sleep_lab_us(us):
