@@ -1,12 +1,16 @@
 """Every place labtwin reaches into another package's internals, each behind a version guard.
 
-labtwin patches two packages where their public API cannot do what the twin needs:
+labtwin patches packages where their public API cannot do what the twin needs:
 
 - amqtt (the embedded broker): subscriptions that survive changes while amqtt's loops await,
   client connections it closes and can reset, listeners it can close and ports it reports, an
   ACL plugin whose ``Config`` declares every list, and a filter for a warning about its own bug.
 - opentrons (the robot API twin's engine): protocol delays at a chosen speed, engine commands
   that can be made to fail, and the door switch of the hardware simulator.
+- paho-mqtt and aiomqtt (the orchestrator's MQTT client, on a lab loop): the keepalive on the
+  loop's clock, and the clients' once-a-second housekeeping on whole seconds (an optimisation,
+  applied only to the aiomqtt it was written for, :data:`AIOMQTT_WRITTEN_FOR`; any other runs
+  without it, only slower at ``--speed max``).
 
 Each patch was written against one exact version, the one pinned in ``pyproject.toml``
 (:data:`WRITTEN_FOR`). Before a patch touches anything it checks the installed version and
@@ -35,7 +39,9 @@ from labtwin.errors import UnsupportedVendorVersion
 
 __all__ = [
     "AMQTT_TOPIC_ACL_PLUGIN",
+    "AIOMQTT_WRITTEN_FOR",
     "WRITTEN_FOR",
+    "aiomqtt_housekeeping_on_whole_seconds",
     "amqtt_broker_class",
     "filter_known_amqtt_warnings",
     "install_delay_speedup",
@@ -276,6 +282,44 @@ def paho_reads_loop_time() -> None:
 
     loop_time.labtwin_loop_time = True  # type: ignore[attr-defined]
     client.time_func = loop_time
+
+
+# ================================================================= aiomqtt
+
+AIOMQTT_WRITTEN_FOR = "2.5.1"
+"""The aiomqtt whose housekeeping task :func:`aiomqtt_housekeeping_on_whole_seconds` replaces."""
+
+
+def aiomqtt_housekeeping_on_whole_seconds() -> bool:
+    """Run every aiomqtt client's once-a-second housekeeping on whole seconds of its loop's clock.
+
+    aiomqtt keeps a task per client that calls paho's ``loop_misc`` (keepalive pings, the ping
+    response timeout) and then sleeps one second, so each client ticks at its own phase of the
+    second. At ``--speed max`` each phase is a jump of the lab clock and a turn of the host loop:
+    ten orchestrator clients, ten turns a lab second. On whole seconds they share one, and
+    ``loop_misc`` still runs once a second. Process-wide and idempotent.
+
+    An optimisation, not a fix: applied only to aiomqtt :data:`AIOMQTT_WRITTEN_FOR` (whose task it
+    was read against); any other aiomqtt is left alone and runs as before.
+
+    Returns:
+        Whether the housekeeping runs on whole seconds now.
+    """
+    if installed_version("aiomqtt") != AIOMQTT_WRITTEN_FOR:
+        return False
+    client: Any = importlib.import_module("aiomqtt.client")
+    if getattr(client.Client._misc_loop, "labtwin_whole_seconds", False):
+        return True
+    paho: Any = importlib.import_module("paho.mqtt.client")
+
+    async def misc_loop_on_whole_seconds(self: Any) -> None:
+        loop = asyncio.get_running_loop()
+        while self._client.loop_misc() == paho.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1.0 - loop.time() % 1.0)
+
+    misc_loop_on_whole_seconds.labtwin_whole_seconds = True  # type: ignore[attr-defined]
+    client.Client._misc_loop = misc_loop_on_whole_seconds
+    return True
 
 
 # ================================================================= opentrons

@@ -1,5 +1,7 @@
 """The patches of amqtt and opentrons internals: each refuses a version it was not written for.
 
+(The aiomqtt optimisation at the end is the exception: on another aiomqtt it is left out, not refused.)
+
 Every patch in labtwin.twin.vendor_patches checks the installed version before it touches
 anything. Here each entry point is called with the version lookup faked to another version (and
 to "not installed") and must raise UnsupportedVendorVersion naming the package, the version found
@@ -9,12 +11,15 @@ broker tests in tests/mqtt and the robot API tests in tests/ot2_robot_api).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import itertools
 import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +27,8 @@ import pytest
 from labtwin.errors import ConfigError, UnsupportedVendorVersion
 from labtwin.twin import vendor_patches
 from labtwin.twin.brokers import AmqttBroker
+from labtwin.twin.lab_time import run_on_lab_time
+from labtwin.twin.lab_time.speed import MAX
 from labtwin.twin.ot2.robot_api.command_faults import CommandFailure, arm
 from labtwin.twin.ot2.robot_api.robot import RobotSettings, SimulatedOT2
 
@@ -122,3 +129,54 @@ def test_importing_the_twin_imports_neither_amqtt_nor_opentrons() -> None:
             "print(sorted(m for m in ('amqtt', 'opentrons') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ aiomqtt (an optimisation, not forced)
+
+
+class _Paho:
+    """A paho client whose ``loop_misc`` notes the loop time of each call and fails after ``runs``."""
+
+    def __init__(self, runs: int) -> None:
+        self.runs, self.times = runs, []  # type: list[float]
+
+    def loop_misc(self) -> int:
+        import paho.mqtt.client as mqtt
+
+        self.times.append(asyncio.get_running_loop().time())
+        return mqtt.MQTT_ERR_SUCCESS if len(self.times) < self.runs else mqtt.MQTT_ERR_NO_CONN
+
+
+def test_aiomqtt_housekeeping_ticks_on_whole_seconds_of_a_lab_clock() -> None:
+    import aiomqtt.client
+
+    assert vendor_patches.aiomqtt_housekeeping_on_whole_seconds()
+    assert vendor_patches.aiomqtt_housekeeping_on_whole_seconds()  # idempotent
+    misc_loop = aiomqtt.client.Client._misc_loop
+
+    async def two_clients() -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.37 - loop.time() % 1.0 + 1.0)  # start off the second, as a client connecting
+        first = SimpleNamespace(_client=_Paho(runs=4))
+        await asyncio.sleep(0.21)
+        second = SimpleNamespace(_client=_Paho(runs=4))
+        await asyncio.gather(misc_loop(first), misc_loop(second))
+        return [first._client.times, second._client.times]
+
+    for times in run_on_lab_time(two_clients(), MAX):
+        assert len(times) == 4
+        later = times[1:]  # the first run is at connection; every later one on a whole lab second
+        assert all(abs(t - round(t)) < 0.01 for t in later), times
+        assert [round(b - a) for a, b in itertools.pairwise(later)] == [1, 1], times
+
+
+def test_aiomqtt_housekeeping_is_left_alone_on_another_aiomqtt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiomqtt.client
+
+    async def their_misc_loop(self: Any) -> None:
+        """Stands in for another aiomqtt's own housekeeping."""
+
+    monkeypatch.setattr(aiomqtt.client.Client, "_misc_loop", their_misc_loop)
+    fake_versions(monkeypatch, aiomqtt="2.6.0")
+    assert not vendor_patches.aiomqtt_housekeeping_on_whole_seconds()
+    assert aiomqtt.client.Client._misc_loop is their_misc_loop

@@ -38,6 +38,8 @@ class LabEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, speed: Speed, *, driven: bool = False) -> None:
         vendor_patches.paho_reads_loop_time()  # the orchestrator's MQTT keepalive on this loop's clock
+        if speed.jumps:
+            vendor_patches.aiomqtt_housekeeping_on_whole_seconds()  # its clients share one jump a second
         self.clock = LabClock(speed)
         selector = LabSelector(self.clock)
         self.vm_clocks: VmClocks | None = selector.vms
