@@ -333,3 +333,16 @@ def test_boards_take_turns_only_once_they_have_reported_and_the_host_holds_nothi
             assert not clocks.taking_turns()
         finally:
             clocks.close()
+
+
+def test_a_bad_spin_setting_stops_a_max_lab_before_its_loop_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPIN_VARIABLE, "fast")
+
+    async def never() -> None:
+        raise AssertionError("a lab with a bad setting must not start")
+
+    coro = never()
+    with pytest.raises(ConfigError, match=SPIN_VARIABLE):
+        run_on_lab_time(coro, MAX)
+    assert coro.cr_frame is None  # closed, not left to warn "never awaited"
+    assert run_on_lab_time(asyncio.sleep(0, "ran"), Speed(10)) == "ran"  # scaled labs do not poll: not read

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 from labtwin.twin import vendor_patches
 from labtwin.twin.lab_time.clock import LabClock
 from labtwin.twin.lab_time.host_ends import HostEnds
-from labtwin.twin.lab_time.selector import LabSelector
+from labtwin.twin.lab_time.selector import LabSelector, hand_over_spin
 from labtwin.twin.lab_time.speed import Speed
 from labtwin.twin.lab_time.vm_clocks import VmClocks
 
@@ -194,6 +194,8 @@ def lab_loop_factory(speed: Speed, *, driven: bool = False) -> Callable[[], asyn
     """
     if speed.real:
         return asyncio.new_event_loop
+    if speed.jumps:
+        hand_over_spin()  # a bad LABTWIN_LAB_SPIN_US is a ConfigError here, before any loop exists
     return lambda: LabEventLoop(speed, driven=driven)
 
 
@@ -212,7 +214,12 @@ def speed_factor(clock: object) -> float:
 
 def run_on_lab_time(coro: Coroutine[Any, Any, T], speed: Speed) -> T:
     """``asyncio.run(coro)`` on a loop of this speed."""
-    with asyncio.Runner(loop_factory=lab_loop_factory(speed)) as runner:
+    try:
+        factory = lab_loop_factory(speed)
+    except BaseException:
+        coro.close()  # never to run: no "never awaited" warning after the error
+        raise
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro)
 
 
