@@ -8,12 +8,13 @@ by the order of events, never by a sleep.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ import pytest
 from labtwin.errors import ConfigError
 from labtwin.twin.clock import WallClock
 from labtwin.twin.lab_time import LabClock, LabEventLoop, Speed, lab_clock_of, released, run_on_lab_time, speed_factor
-from labtwin.twin.lab_time.selector import HAND_OVER_SPIN_S, SPIN_VARIABLE, hand_over_spin
+from labtwin.twin.lab_time.max_tuning import (
+    HAND_OVER_SPIN_S,
+    SLACK_VARIABLE,
+    SPIN_VARIABLE,
+    WAKE_SLACK,
+    hand_over_spin,
+    wake_slack,
+)
 from labtwin.twin.lab_time.speed import MAX, REAL
 from labtwin.twin.lab_time.vm_clocks import VmClocks
 
@@ -316,7 +324,7 @@ def test_a_spin_setting_that_is_not_whole_microseconds_is_refused(monkeypatch: p
 
 def test_boards_take_turns_only_once_they_have_reported_and_the_host_holds_nothing() -> None:
     with selectors.DefaultSelector() as selector:
-        clocks = VmClocks(selector, t0_us=0)
+        clocks = VmClocks(selector, t0_us=0, now=lambda: 0.0)
         try:
             clocks.started("a")
             clocks.started("b")
@@ -333,6 +341,85 @@ def test_boards_take_turns_only_once_they_have_reported_and_the_host_holds_nothi
             assert not clocks.taking_turns()
         finally:
             clocks.close()
+
+
+def _waiting(clocks: VmClocks, **deadlines: tuple[float, float]) -> None:
+    """Boards that have reported: name=(reported at, waits until), in lab seconds."""
+    for name, (since, deadline) in deadlines.items():
+        clocks.started(name)
+        vm = clocks._vms[name]
+        vm.echo = vm.sent = 1
+        vm.since, vm.deadline = since, deadline
+
+
+@pytest.fixture
+def clocks() -> Iterator[VmClocks]:
+    with selectors.DefaultSelector() as selector:
+        vm_clocks = VmClocks(selector, t0_us=0, now=lambda: 0.0)
+        try:
+            yield vm_clocks
+        finally:
+            vm_clocks.close()
+
+
+def test_boards_due_within_the_slack_of_the_first_wake_together(clocks: VmClocks) -> None:
+    _waiting(clocks, a=(9.0, 10.0), b=(9.1, 10.003), c=(9.5, 10.004), d=(9.9, 10.8))
+    # a may wake up to 5 ms late (0.5 % of its 1 s wait): b and c with it, at c's deadline; d is far
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == 10.004
+    assert clocks.wake_time(10.002, 0.005, 0.005) == 10.002  # never past the host's own next deadline
+    assert clocks.wake_time(math.inf, 0.0, 0.005) == 10.0  # no slack: exactly the earliest deadline
+    # at most 2 ms late: b, 3 ms after a, does not join it; a waits out its 2 ms towards b
+    assert clocks.wake_time(math.inf, 0.005, 0.002) == 10.002
+
+
+def test_the_slack_is_a_share_of_each_wait_and_the_shortest_bounds_the_group(clocks: VmClocks) -> None:
+    _waiting(clocks, a=(9.0, 10.0), b=(9.998, 10.001), c=(9.0, 10.004))
+    # b waits 3 ms: it may wake 15 us late, so c (4 ms after a) does not join a and b, who wait out
+    # those 15 us towards c
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == pytest.approx(10.001015)
+    assert clocks.wake_time(math.inf, 0.005, 0.005) >= min(vm.deadline for vm in clocks._vms.values())
+
+
+def test_a_board_waits_out_its_slack_towards_its_nearest_neighbour_only(clocks: VmClocks) -> None:
+    _waiting(clocks, a=(9.0, 10.0), b=(9.1, 10.1), c=(9.5, 10.5))
+    # a's next board (b, 100 ms after it) is nearer than its last (c, 500 ms before a's next round):
+    # a wakes 5 ms late, 5 ms nearer b's phase
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == pytest.approx(10.005)
+    clocks.stopped("b")
+    _waiting(clocks, b=(9.7, 10.7))  # now the last is 300 ms before a's next round, the next 500 ms after a
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == 10.0
+
+
+def test_a_board_alone_or_read_late_wakes_on_its_deadline(clocks: VmClocks) -> None:
+    assert clocks.wake_time(42.0, 0.005, 0.005) == 42.0  # nobody waits: the host's deadline
+    _waiting(clocks, a=(9.0, 10.0))
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == 10.0  # nobody to wake with
+    clocks.stopped("a")
+    _waiting(clocks, b=(10.5, 10.2), c=(9.5, 10.201))  # b's report read after its deadline: no slack
+    assert clocks.wake_time(math.inf, 0.005, 0.005) == 10.2
+
+
+@pytest.mark.parametrize(("setting", "slack"), [(None, WAKE_SLACK), ("0", 0.0), ("1", 0.01), (" 0.25 ", 0.0025),
+                                                ("0.5%", 0.005)])
+def test_the_wake_slack_is_a_percentage_of_a_wait(monkeypatch: pytest.MonkeyPatch, setting: str | None,
+                                                 slack: float) -> None:
+    if setting is None:
+        monkeypatch.delenv(SLACK_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(SLACK_VARIABLE, setting)
+    assert wake_slack() == pytest.approx(slack)
+
+
+@pytest.mark.parametrize("setting", ["1.5", "-0.1", "nan", "lots", "5ms"])
+def test_a_wake_slack_beyond_the_clock_fidelity_is_refused_before_a_lab_starts(monkeypatch: pytest.MonkeyPatch,
+                                                                               setting: str) -> None:
+    monkeypatch.setenv(SLACK_VARIABLE, setting)
+    with pytest.raises(ConfigError, match=SLACK_VARIABLE):
+        wake_slack()
+    coro = asyncio.sleep(0)
+    with pytest.raises(ConfigError, match=SLACK_VARIABLE):
+        run_on_lab_time(coro, MAX)
+    assert coro.cr_frame is None
 
 
 def test_a_bad_spin_setting_stops_a_max_lab_before_its_loop_exists(monkeypatch: pytest.MonkeyPatch) -> None:

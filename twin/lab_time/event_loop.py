@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 from labtwin.twin import vendor_patches
 from labtwin.twin.lab_time.clock import LabClock
 from labtwin.twin.lab_time.host_ends import HostEnds
-from labtwin.twin.lab_time.selector import LabSelector, hand_over_spin
+from labtwin.twin.lab_time.max_tuning import MaxTuning
+from labtwin.twin.lab_time.selector import LabSelector
 from labtwin.twin.lab_time.speed import Speed
 from labtwin.twin.lab_time.vm_clocks import VmClocks
 
@@ -195,7 +196,7 @@ def lab_loop_factory(speed: Speed, *, driven: bool = False) -> Callable[[], asyn
     if speed.real:
         return asyncio.new_event_loop
     if speed.jumps:
-        hand_over_spin()  # a bad LABTWIN_LAB_SPIN_US is a ConfigError here, before any loop exists
+        MaxTuning.from_environment()  # a bad setting is a ConfigError here, before any loop exists
     return lambda: LabEventLoop(speed, driven=driven)
 
 

@@ -7,50 +7,30 @@ lab runs and, once the whole lab is quiet (:meth:`VmClocks.quiet`: every board w
 what the host sent it, nothing else in flight) and the host has nothing ready, jumps the clock to the
 earliest deadline, the host's or a board's, and wakes whoever it was.
 
-While a board takes its turn (a supervisor's poll, a task: a few hundred microseconds) the host has
-nothing to do but wait for the board's report. Sleeping through the turn adds a wake-up of the host's
-halted CPU to every turn, which on a virtual machine costs about as much as the turn. So at
-``--speed max`` the host polls for the report for up to :data:`HAND_OVER_SPIN_S` of real time before
-it sleeps, when it has a CPU to poll on besides the board's (two or more in its affinity).
-``LABTWIN_LAB_SPIN_US`` sets the bound in microseconds (0: never poll).
+Two settings (:mod:`~labtwin.twin.lab_time.max_tuning`) keep the boards' turns cheap. While a board
+takes its turn (a supervisor's poll, a task: a few hundred microseconds) the host has nothing to do
+but wait for its report; sleeping through the turn adds a wake-up of the host's halted CPU to every
+turn, which on a virtual machine costs about as much as the turn, so the host polls for the report
+for a moment first. And when the clock jumps, it may jump a little past the earliest deadline, within
+the slack each board's wait allows, to wake the boards due soon after it at the same time
+(:meth:`VmClocks.wake_time`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import selectors
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from labtwin.errors import ConfigError
 from labtwin.twin.lab_time.clock import LabClock
+from labtwin.twin.lab_time.max_tuning import WAKE_SLACK_MAX_S, MaxTuning
 from labtwin.twin.lab_time.vm_clocks import CLOCK_KEY, VmClocks
 
 __all__ = ["LabSelector"]
 
 _Events = list[tuple[selectors.SelectorKey, int]]
-
-HAND_OVER_SPIN_S = 1e-3
-"""How long the host polls for a board's report before it sleeps (``--speed max``, two CPUs or more)."""
-
-SPIN_VARIABLE = "LABTWIN_LAB_SPIN_US"
-
-
-def hand_over_spin() -> float:
-    """The host's polling bound in real seconds: ``LABTWIN_LAB_SPIN_US``, else the default (0 on one CPU).
-
-    Raises:
-        ConfigError: the variable is set to something other than a whole number of microseconds.
-    """
-    setting = os.getenv(SPIN_VARIABLE, "").strip()
-    if setting:
-        if not setting.isdigit():
-            raise ConfigError(f"{SPIN_VARIABLE}={setting!r}: give a whole number of microseconds (0: never poll)")
-        return int(setting) / 1e6
-    return HAND_OVER_SPIN_S if len(os.sched_getaffinity(0)) >= 2 else 0.0
-
 
 class LabSelector(selectors.BaseSelector):
     """Wraps the loop's real selector; ``select`` takes lab seconds."""
@@ -58,8 +38,9 @@ class LabSelector(selectors.BaseSelector):
     def __init__(self, clock: LabClock) -> None:
         self._inner = selectors.DefaultSelector()
         self._clock = clock
-        self.vms = VmClocks(self._inner, clock.t0_us) if clock.speed.jumps else None
-        self._spin = hand_over_spin() if clock.speed.jumps else 0.0
+        self.vms = VmClocks(self._inner, clock.t0_us, clock.now) if clock.speed.jumps else None
+        tuning = MaxTuning.from_environment() if clock.speed.jumps else MaxTuning(spin_s=0.0, slack=0.0)
+        self._spin, self._slack = tuning.spin_s, tuning.slack
 
     # ------------------------------------------------------------------ what asyncio registers
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -116,7 +97,7 @@ class LabSelector(selectors.BaseSelector):
             vms.wake_due(now)
             target = min(until, vms.earliest_deadline())
             if vms.quiet() and target < math.inf:
-                clock.jump_to(target)
+                clock.jump_to(vms.wake_time(until, self._slack, WAKE_SLACK_MAX_S))
                 now = clock.now()
                 vms.wake_due(now)
                 if now >= until:

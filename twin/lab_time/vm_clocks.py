@@ -26,6 +26,7 @@ import os
 import secrets
 import selectors
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labtwin.twin.lab_time.socket_owners import peer_socket_inode, socket_inodes
@@ -49,6 +50,7 @@ class _Vm:
     sent: int = 0  # bytes written to the VM's clock socket
     echo: int = -1  # bytes it said it had read, in its last report (-1: no report yet)
     deadline: float = math.inf  # lab seconds it waits until (its last report)
+    since: float = 0.0  # lab seconds when the host read that report
     buffer: bytearray = field(default_factory=bytearray)
     pid: int | None = None  # its process, once started
     wrote: bool = True  # the host wrote to it since the last sync
@@ -57,9 +59,10 @@ class _Vm:
 class VmClocks:
     """The clock sockets of one lab's VMs: who is quiet, who waits until when, and the wake-ups."""
 
-    def __init__(self, selector: selectors.BaseSelector, t0_us: int) -> None:
+    def __init__(self, selector: selectors.BaseSelector, t0_us: int, now: Callable[[], float]) -> None:
         self._selector = selector
         self._t0_us = t0_us
+        self._now = now  # the lab clock (lab seconds), to time the reports
         self.token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.setblocking(False)
@@ -148,6 +151,32 @@ class VmClocks:
     def earliest_deadline(self) -> float:
         """The earliest deadline a VM waits for (lab seconds; inf: none)."""
         return min((vm.deadline for vm in self._vms.values()), default=math.inf)
+
+    def wake_time(self, until: float, slack: float, most: float) -> float:
+        """The lab time to jump to: the earliest deadline, or a little later to wake more boards at once.
+
+        A board's wait may end up to ``slack`` of its length (a fraction) late, and never more than
+        ``most`` seconds late. The boards whose deadlines lie within that of the first one's wake
+        with it, at the last of their deadlines. When none does, the first one still waits out its
+        slack if the next board is due nearer after it than the last one before it (a round of its
+        wait earlier): boards that poll on a period, like a Wi-Fi supervisor, drift a few
+        milliseconds a round into phase with their nearest neighbour, and from then on wake
+        together. Never after ``until`` (the host's own next deadline), never before the earliest
+        deadline.
+        """
+        waiting = sorted((vm.deadline, vm.deadline - vm.since) for vm in self._vms.values() if vm.deadline < math.inf)
+        if not waiting:
+            return until
+        first, period = waiting[0]
+        wake, latest = first, first + min(slack * max(0.0, period), most)
+        for deadline, wait in waiting[1:]:
+            if deadline > latest:
+                last = max((d for d, _ in waiting if d <= first + period), default=first)
+                if deadline - first < first + period - last:  # the next one nearer than the last before it
+                    wake = latest
+                break
+            wake, latest = deadline, min(latest, deadline + min(slack * max(0.0, wait), most))
+        return min(until, wake)
 
     def sync(self) -> None:
         """Ask every connected VM how it is, if the host has written anything since it last asked.
@@ -256,6 +285,7 @@ class VmClocks:
             log.warning("lab clock: %s sent %r; it holds the clock", vm.name, line[:80])
             return
         vm.deadline = math.inf if due < 0 else due / 1e6
+        vm.since = self._now()
 
     def _gone(self, vm: _Vm) -> None:
         # Its socket closed: the VM is exiting. It holds the clock until the host has reaped it
