@@ -35,11 +35,13 @@ async def test_a_board_that_loses_power_shows_offline_within_two_seconds(dashboa
     started = time.monotonic()
     await cut.start()
     await page.wait_for_selector(f"{CARD}.offline", timeout=2000)
+    # The broker's will (offline) can reach the page a frame before the model's power state: the
+    # model powers off once the killed VM is reaped. Both must show within the two seconds.
+    await page.locator(CARD, has_text="NO POWER").wait_for(timeout=2000)
     shown_after = time.monotonic() - started
 
     assert shown_after < 2.0
     assert await page.locator(f'{CARD} [data-role="state"]').inner_text() == "offline"
-    assert "NO POWER" in await page.locator(CARD).inner_text()
     await cut.clear()
 
 
