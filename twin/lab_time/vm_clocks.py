@@ -156,8 +156,8 @@ class VmClocks:
         """The lab time to jump to: the earliest deadline, or a little later to wake more boards at once.
 
         A board's wait may end up to ``slack`` of its length (a fraction) late, and never more than
-        ``most`` seconds late. The boards whose deadlines lie within that of the first one's wake
-        with it, at the last of their deadlines. When none does, the first one still waits out its
+        ``most`` seconds late. Boards due within the first one's slack (and each other's) wake with
+        it, at the last of their deadlines. When none is, the first one still waits out its
         slack if the next board is due nearer after it than the last one before it (a round of its
         wait earlier): boards that poll on a period, like a Wi-Fi supervisor, drift a few
         milliseconds a round into phase with their nearest neighbour, and from then on wake
