@@ -134,6 +134,31 @@ class LoadResult:
         """Calls that returned no result."""
         return sum(self.tally.lost.values())
 
+    @property
+    def cores_per_board(self) -> float:
+        """CPU the lab's processes (broker, VMs, lab process, workers) spent per board, in cores."""
+        return sum(usage.cpu_s for usage in self.usage.values()) / self.wall_s / self.boards
+
+    def ceiling(self) -> int | None:
+        """How many boards at this run's cost per board would fill every core of the machine at 100 %.
+
+        An upper bound no lab layout reaches (latency grows long before the cores are full), and
+        what any worker count is judged against: workers move work between processes, they do not
+        remove it. None for a run too short for the CPU clock's ticks.
+        """
+        if self.cores_per_board <= 0:
+            return None
+        return int(round((psutil.cpu_count() or 1) / self.cores_per_board))
+
+    def describe_ceiling(self, baseline: LoadResult | None = None) -> str:
+        """ceiling() in words, and as a multiple of the boards `baseline` held, if given."""
+        ceiling = self.ceiling()
+        if ceiling is None:
+            return "an unknown number of boards (too little CPU to measure in this run)"
+        if baseline is None:
+            return f"at most {ceiling} boards"
+        return f"at most {ceiling} boards ({ceiling / baseline.boards:.2f}x the boards of {baseline.workers} worker(s))"
+
     def failures(self) -> list[str]:
         """Why this run fails the find-max criterion (empty if it passes)."""
         reasons = []
@@ -335,6 +360,8 @@ def describe(result: LoadResult) -> list[str]:
     lines.append(f"memory held (USS, all processes): {result.memory_used / 2**20:.0f} MiB "
                  f"({result.memory_used / result.boards / 2**20:.1f} MiB per board)")
     lines.append(f"CPU whole machine: {result.machine_cpu_percent:.0f}% of {psutil.cpu_count()} cores")
+    lines.append(f"CPU per board (all the lab's processes): {result.cores_per_board * 1000:.2f} ms per second; "
+                 f"every core at 100 % would hold {result.describe_ceiling()} at that cost")
     return lines
 
 
@@ -357,9 +384,10 @@ def memory_allows(boards: int, last: LoadResult | None) -> bool:
 
 
 async def find_max(broker: str, steps: list[int], tasks: int, interval: float, boot_concurrency: int,
-                   workers: int = 1) -> int:
-    """Largest step that passes CRITERION on `broker` (0 if none); stops at the first failing step."""
-    best, last = 0, None
+                   workers: int = 1) -> LoadResult | None:
+    """The run of the largest step that passes CRITERION on `broker` (None if none); stops at the first failing step."""
+    best: LoadResult | None = None
+    last: LoadResult | None = None
     label = broker if workers == 1 else f"{broker}, {workers} workers"
     for boards in steps:
         if not memory_allows(boards, last):
@@ -382,7 +410,7 @@ async def find_max(broker: str, steps: list[int], tasks: int, interval: float, b
               f"{last.load_before} |", flush=True)
         if failures:
             break
-        best = boards
+        best = last
     return best
 
 
@@ -396,12 +424,18 @@ async def find_max_all(brokers: list[str], steps: list[int], tasks: int, interva
     lines = []
     for broker in brokers:
         best = {count: await find_max(broker, steps, tasks, interval, boot_concurrency, count) for count in workers}
-        for count, n in best.items():
+        first = best[workers[0]]
+        for count, run in best.items():
             label = broker + (f" in {count} workers" if count > 1 else "")
-            lines.append(f"{label}: holds {n} boards (largest passing step)" if n else f"{label}: no step passed")
-            first = best[workers[0]]
-            if count != workers[0] and first:
-                lines.append(f"{label}: {n / first:.2f}x the boards of {workers[0]} worker(s)")
+            if run is None:
+                lines.append(f"{label}: no step passed")
+                continue
+            lines.append(f"{label}: holds {run.boards} boards (largest passing step)")
+            if count != workers[0] and first is not None:
+                lines.append(f"{label}: {run.boards / first.boards:.2f}x the boards of {workers[0]} worker(s)")
+            baseline = first if count != workers[0] else None
+            lines.append(f"{label}: at its cost per board there, every core at 100 % would hold "
+                         f"{run.describe_ceiling(baseline)}")
     print("\n" + "\n".join(lines))
 
 

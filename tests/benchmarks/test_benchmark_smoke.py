@@ -84,13 +84,13 @@ def test_roundtrip_prints_twin_and_echo_latencies_for_each_broker(tmp_path: Path
 
 
 def test_load_loses_nothing_and_prints_latency_throughput_and_cpu(tmp_path: Path) -> None:
-    output = run_benchmark("load.py", "--broker", "both", "--boards", "2", "--tasks", "4", work_dir=tmp_path)
+    output = run_benchmark("load.py", "--broker", "both", "--boards", "2", "--tasks", "40", work_dir=tmp_path)
 
     sections = re.split(r"^## ", output, flags=re.MULTILINE)[1:]
     assert sorted(section.split(":")[0] for section in sections) == sorted(BROKERS), output
     for section in sections:
-        assert section.split("\n")[0].split(" (")[0].endswith(": 2 boards x 4 tasks"), section
-        assert re.search(r"^lost: 0 of 8$", section, re.MULTILINE), section
+        assert section.split("\n")[0].split(" (")[0].endswith(": 2 boards x 40 tasks"), section
+        assert re.search(r"^lost: 0 of 80$", section, re.MULTILINE), section
         assert re.search(r"^wrong results: 0$", section, re.MULTILINE), section
         latency = re.search(rf"latency ms: p50 {NUMBER}  p90 {NUMBER}  p99 {NUMBER}  max {NUMBER}", section)
         assert latency, section
@@ -101,6 +101,13 @@ def test_load_loses_nothing_and_prints_latency_throughput_and_cpu(tmp_path: Path
         assert re.search(rf"boot: {NUMBER} s   stop: {NUMBER} s", section), section
         assert re.search(r"CPU lab process: .*% of a core", section), section
         assert re.search(rf"memory held \(USS, all processes\): {NUMBER} MiB", section), section
+        cost = re.search(rf"CPU per board \(all the lab's processes\): {NUMBER} ms per second; every core at "
+                         rf"100 % would hold at most (\d+) boards at that cost", section)
+        assert cost, section
+        per_board_ms, ceiling = float(cost.group(1)), int(cost.group(2))
+        assert per_board_ms > 0, section
+        # The ceiling is the machine's cores over that cost: with it rounded to two places, within a board.
+        assert abs(ceiling - os.cpu_count() * 1000 / per_board_ms) <= max(2.0, ceiling * 0.01), section
 
 
 def test_load_find_max_reports_each_step_and_the_largest_passing_count(tmp_path: Path) -> None:
@@ -117,6 +124,28 @@ def test_load_find_max_reports_each_step_and_the_largest_passing_count(tmp_path:
         assert re.fullmatch(r"boot \d+ s, p50 \d+ ms, p99 \d+ ms", row[3]), row
         holds = "holds 2 boards (largest passing step)" if row[2] == "pass" else "no step passed"
         assert f"{broker}: {holds}" in output
+        if row[2] == "pass":
+            # Two tasks can take less CPU than a clock tick: the summary then says the cost is unknown.
+            assert re.search(rf"^{broker}: at its cost per board there, every core at 100 % would hold (at most "
+                             r"\d+ boards|an unknown number of boards \(too little CPU to measure in this run\))$",
+                             output, re.MULTILINE), output
+
+
+@pytest.mark.skipif(not mosquitto_available(), reason="mosquitto is not installed")
+def test_load_find_max_with_workers_reports_the_ratio_and_the_ceiling_of_each_count(tmp_path: Path) -> None:
+    # 20 tasks 50 ms apart: a second of work, enough CPU clock ticks for a cost per board.
+    output = run_benchmark("load.py", "--find-max", "--broker", "mosquitto", "--workers", "1,2", "--steps", "2",
+                           "--tasks", "20", "--interval", "0.05", work_dir=tmp_path)
+
+    rows = table_rows(output, "mosquitto") + table_rows(output, "mosquitto, 2 workers")
+    assert [row[1] for row in rows] == ["2", "2"], output
+    assert "workers" in rows[1][4] and "workers" not in rows[0][4], rows
+    if all(row[2] == "pass" for row in rows):
+        assert "mosquitto in 2 workers: holds 2 boards (largest passing step)" in output
+        assert "mosquitto in 2 workers: 1.00x the boards of 1 worker(s)" in output
+        ceiling = re.search(r"^mosquitto in 2 workers: at its cost per board there, every core at 100 % would hold "
+                            rf"at most (\d+) boards \({NUMBER}x the boards of 1 worker\(s\)\)$", output, re.MULTILINE)
+        assert ceiling and float(ceiling.group(2)) == pytest.approx(int(ceiling.group(1)) / 2, abs=0.01), output
 
 
 def test_restart_effects_loses_and_duplicates_no_dose_on_any_broker(tmp_path: Path) -> None:
