@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -109,6 +110,24 @@ async def test_power_cut_and_reboot_keep_the_flash(firmware: Path, tmp_path: Pat
         await board.reboot()
         await board.wait_for_output("hello pc 1 3 42", timeout=10)
         assert board.model.boot_count == 3
+
+
+async def test_a_power_cut_powers_the_model_off_at_the_cut_not_when_the_vm_is_reaped(
+        firmware: Path, tmp_path: Path) -> None:
+    # What watches the board (the dashboard, the broker's will reaching a subscriber) must never see a
+    # board that is gone but still powered: reaping the killed VM takes the lab a few loop turns.
+    board = make_board(firmware, tmp_path, "cut")
+    async with board:
+        await board.wait_for_output("ready", timeout=10)
+        proc = board.firmware_process
+        assert proc is not None and board.model.powered
+        cut = asyncio.create_task(board.power_cut())
+        await asyncio.sleep(0)  # power_cut runs up to its first wait: the kill is sent
+        assert proc.returncode is None  # not reaped yet
+        assert not board.model.powered and board.model.led is False
+        await cut
+        assert not board.model.powered and board.returncode == -9
+        assert board.model.boot_count == 1
 
 
 async def test_machine_reset_restarts_automatically(firmware: Path, tmp_path: Path) -> None:

@@ -172,7 +172,10 @@ class SimulatedBoard:
                 self._log_file = None
 
     async def power_cut(self) -> None:
-        """Kill the VM at once, like pulling the plug: no cleanup runs in the firmware."""
+        """Kill the VM at once, like pulling the plug: no cleanup runs in the firmware.
+
+        The model loses power at the cut: its outputs go dead before the lab has reaped the VM.
+        """
         await self._end(kill=True)
 
     async def reboot(self) -> None:
@@ -462,6 +465,10 @@ class SimulatedBoard:
             proc = self._proc
             if proc is not None and proc.returncode is None:
                 proc.kill()
+                if kill:
+                    # The plug is out: the outputs go dead at the cut, not once the VM is reaped a few loop
+                    # turns later (a watcher would otherwise see the broker's will before the power state).
+                    self.model.power_off()
             try:
                 await asyncio.wait_for(asyncio.shield(supervisor), 1.0)
             except TimeoutError:
