@@ -120,7 +120,7 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     budget.add_argument("--report-dir", type=Path, default=DEFAULT_STATE_DIR / "reports",
                         help="where JUnit XML and HTML reports go (default: .labtwin/reports)")
     budget.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="Hypothesis example database, validation records and other state (default: .labtwin)")
+                        help="validation records, logs and other state (default: .labtwin)")
 
 
 def add_list_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -353,7 +353,7 @@ def _run_property(spec: PropertyScenario, args: argparse.Namespace, config: LabC
         factory = twin_lab_factory(options, file_decides_boards=config is not None)
     # A live line on a terminal; a plain line every ~10 s of a long example in a log or a pipe.
     run = run_scenario(spec, lab_factory=with_dashboards(factory, args), seed_value=args.seed, budget=budget,
-                       state_dir=args.state_dir, progress=lambda line: print(line, flush=True),
+                       progress=lambda line: print(line, flush=True),
                        status=ProgressLine(sys.stdout), replay=_replay(args))
     reports = write_reports(run, args.report_dir)
     rate = f"{run.examples_run / run.duration_s:.2f} examples/s, {run.steps_run / run.duration_s:.1f} steps/s"

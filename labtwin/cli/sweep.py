@@ -71,7 +71,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     sweep.add_argument("--report-dir", type=Path, default=DEFAULT_STATE_DIR / "reports",
                        help="where the sweep's JSON and Markdown report go (default: .labtwin/reports)")
     sweep.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                       help="each seed's Hypothesis database, log and failure report go under STATE_DIR/sweeps "
+                       help="each seed's log and failure report go under STATE_DIR/sweeps "
                             "(default: .labtwin)")
     sweep.add_argument("--no-dashboard", action="store_true",
                        help="do not start the local cluster's Dask dashboard (it needs bokeh)")

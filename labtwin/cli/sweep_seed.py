@@ -3,10 +3,9 @@
 A :class:`SeedTask` is pickled to the workers by value (a few strings and numbers); on the worker it
 finds the scenario and builds the twin lab exactly as ``labtwin run`` does (``labtwin.cli.run``), then
 runs it with the engine's ``run_scenario``: a fresh twin lab per example, on ephemeral ports and in a
-temporary work directory, and a state directory of the seed's own (``SWEEP_DIR/seed-N``: its
-Hypothesis database, its log, a failure's HTML and JUnit reports), so seeds never share a database and
-a seed's outcome is the one ``labtwin run --seed N`` gives. What goes back is a small
-:class:`~labtwin.tools.sweep.SeedResult`.
+temporary work directory, and a state directory of the seed's own (``SWEEP_DIR/seed-N``: its log, a
+failure's HTML and JUnit reports), so a seed's outcome is the one ``labtwin run --seed N`` gives. What
+goes back is a small :class:`~labtwin.tools.sweep.SeedResult`.
 """
 
 from __future__ import annotations
@@ -111,7 +110,7 @@ class SeedTask:
         spec = find_property_scenario(self.scenario, config)
         budget = scenario_budget(spec, self.examples, self.steps, self.max_time)
         factory = twin_lab_factory(_twin_options(spec, args, config), file_decides_boards=config is not None)
-        run = run_scenario(spec, lab_factory=factory, seed_value=seed, budget=budget, state_dir=seed_dir,
+        run = run_scenario(spec, lab_factory=factory, seed_value=seed, budget=budget,
                            progress=_log.info, replay=_replay(args))
         report = None if run.passed else str(write_reports(run, seed_dir)["html"])
         return SeedResult(seed=seed, passed=run.passed, examples=run.examples_run, steps=run.steps_run,

@@ -3,8 +3,8 @@
     run = run_scenario(EXPERIMENTS["sensor-property"], seed=7, budget=Budget(examples=5, steps=15))
 
 A failing run records Hypothesis' minimal example and its reproduction blob; the same seed
-replays it (`labtwin run <scenario> --seed N`). The example database lives under the state
-directory, so a failure found once is tried first on the next run.
+replays it (`labtwin run <scenario> --seed N`). Every run is seeded, so it keeps no Hypothesis example
+database: Hypothesis uses none under ``@seed``, and the seed already repeats the run's examples.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, seed, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import get_state_machine_test
@@ -96,14 +95,14 @@ def _collect_traces(lab: Lab, record: ExampleRecord) -> None:
             record.traces.append(TraceSeries(device_id, signal, times.tolist(), values.tolist()))
 
 
-def _run_hypothesis(spec: PropertyScenario, seed_value: int, examples: int, steps: int, state_dir: Path,
+def _run_hypothesis(spec: PropertyScenario, seed_value: int, examples: int, steps: int,
                     lines: list[str]) -> Exception | None:
     """One seeded Hypothesis run of the state machine; returns the (shrunk) failure, if any."""
     test_settings = settings(
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
-        database=DirectoryBasedExampleDatabase(str(state_dir / "hypothesis")),
+        database=None,  # a seeded run: Hypothesis would not read or write one (module docstring)
         print_blob=True,
         report_multiple_bugs=False,
         suppress_health_check=list(HealthCheck),
@@ -129,7 +128,6 @@ def run_scenario(
     lab_factory: LabFactory,
     seed_value: int = 0,
     budget: Budget | None = None,
-    state_dir: Path = DEFAULT_STATE_DIR,
     progress: Callable[[str], None] = print,
     status: ProgressLine | None = None,
     replay: str | None = None,
@@ -181,7 +179,7 @@ def run_scenario(
                 say(f"  time budget of {budget.max_time:g} s spent after {len(context.examples)} examples")
                 break
             failing_chunk = (chunk_seed, chunk_examples)
-            failure = _run_hypothesis(spec, chunk_seed, chunk_examples, budget.steps, state_dir, hypothesis_lines)
+            failure = _run_hypothesis(spec, chunk_seed, chunk_examples, budget.steps, hypothesis_lines)
             if failure is not None:
                 break
     finally:

@@ -38,7 +38,7 @@ def test_duplicate_delivery_catches_firmware_without_request_id_dedup(tmp_path: 
                                ("if request_id in self._queued_ids:", "if False:"))
     run = run_scenario(PROPERTY_SCENARIOS["duplicate-delivery"],
                        lab_factory=twin_lab_factory(firmware_dir=firmware, speed=MAX),
-                       seed_value=0, budget=Budget(examples=30, steps=8), state_dir=tmp_path / "state",
+                       seed_value=0, budget=Budget(examples=30, steps=8),
                        progress=lambda line: None)
     assert not run.passed
     assert "ADC reads on the hardware" in (run.failure or "")
@@ -53,7 +53,7 @@ def test_link_recovery_catches_firmware_that_forgets_to_resubscribe(tmp_path: Pa
                                 "subs = list(self._subs.items()) if self._gen == 1 else []"))
     run = run_scenario(PROPERTY_SCENARIOS["link-recovery"],
                        lab_factory=twin_lab_factory(firmware_dir=firmware, speed=MAX),
-                       seed_value=0, budget=Budget(examples=30, steps=8), state_dir=tmp_path / "state",
+                       seed_value=0, budget=Budget(examples=30, steps=8),
                        progress=lambda line: None)
     assert not run.passed
     assert "not serving" in (run.failure or "")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hypothesis.stateful import rule
@@ -225,13 +224,13 @@ class PartitionsTheSecondBoard(LabStateMachine):
                       f"Partition on {TARGET}: its MQTT traffic is dropped")
 
 
-def test_a_property_run_shows_the_started_fault_in_its_progress(tmp_path: Path):
+def test_a_property_run_shows_the_started_fault_in_its_progress():
     stream = TerminalStream()
     ticks: Callable[[], float] = itertools.count(step=1.0).__next__  # a second per look: every update drawn
     lines: list[str] = []
     run = run_scenario(PropertyScenario("partitions", PartitionsTheSecondBoard),
                        lab_factory=LabFactory(open_quiet_lab, close_quiet_lab, frozenset({Capability.FAULTS})),
-                       seed_value=0, budget=Budget(examples=2, steps=3), state_dir=tmp_path,
+                       seed_value=0, budget=Budget(examples=2, steps=3),
                        progress=lines.append, status=ProgressLine(stream, clock=ticks, columns=lambda: 120))
     assert run.passed and lines[0].startswith("  example 1:")
     drawn = stream.getvalue()

@@ -10,7 +10,6 @@ OT-2 twins).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -34,14 +33,14 @@ def _fastest(lab_options: dict[str, object]) -> Speed:
 
 
 @pytest.mark.parametrize("name", sorted(PROPERTY_SCENARIOS))
-def test_scenario_holds_on_the_real_firmware(name: str, tmp_path: Path) -> None:
+def test_scenario_holds_on_the_real_firmware(name: str) -> None:
     spec = PROPERTY_SCENARIOS[name]
     default = spec.default_budget
     budget = Budget(examples=int(os.environ.get("LABTWIN_EXAMPLES", default.examples)),
                     steps=int(os.environ.get("LABTWIN_STEPS", default.steps)))
     speed = _fastest(dict(spec.machine.lab_options))
     run = run_scenario(spec, lab_factory=twin_lab_factory(speed=speed), seed_value=0, budget=budget,
-                       state_dir=tmp_path, progress=lambda line: None)
+                       progress=lambda line: None)
     details = "\n".join([run.failure or "", *run.minimal_example, f"replay: {run.replay_command}"])
     assert run.passed, details
     assert run.examples_run >= 1 and run.steps_run >= run.examples_run

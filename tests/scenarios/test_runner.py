@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -99,11 +98,11 @@ class FaultyOnlyWithFaults(LabStateMachine):
         self.log_step("idle", {}, 0.0, "ok")
 
 
-def test_a_failing_scenario_is_found_shrunk_and_replayable(tmp_path: Path):
+def test_a_failing_scenario_is_found_shrunk_and_replayable():
     spec = PropertyScenario("third-bump", ThirdBumpBreaks)
     lines: list[str] = []
     first = run_scenario(spec, lab_factory=factory(), seed_value=3, budget=Budget(examples=200, steps=20),
-                         state_dir=tmp_path / "a", progress=lines.append)
+                         progress=lines.append)
     assert not first.passed and "three big bumps" in (first.failure or "")
     minimal_steps = first.shown_examples[-1].steps
     assert [s.rule for s in minimal_steps] == ["bump", "bump", "bump"]
@@ -113,49 +112,49 @@ def test_a_failing_scenario_is_found_shrunk_and_replayable(tmp_path: Path):
     assert lines and lines[0].startswith("  example 1:")
 
     replay = run_scenario(spec, lab_factory=factory(), seed_value=3, budget=Budget(examples=200, steps=20),
-                          state_dir=tmp_path / "b", progress=lambda line: None)
+                          progress=lambda line: None)
     assert replay.failure == first.failure
     assert [s.arguments for s in replay.shown_examples[-1].steps] == [s.arguments for s in minimal_steps]
 
 
-def test_every_lab_opened_is_closed(tmp_path: Path):
+def test_every_lab_opened_is_closed():
     CounterLab.opened = CounterLab.closed = 0
     run_scenario(PropertyScenario("third-bump", ThirdBumpBreaks), lab_factory=factory(), seed_value=1,
-                 budget=Budget(examples=30, steps=10), state_dir=tmp_path, progress=lambda line: None)
+                 budget=Budget(examples=30, steps=10), progress=lambda line: None)
     assert CounterLab.opened == CounterLab.closed > 0
 
 
-def test_rules_needing_a_missing_capability_are_skipped_and_reported(tmp_path: Path):
+def test_rules_needing_a_missing_capability_are_skipped_and_reported():
     run = run_scenario(PropertyScenario("needs-faults", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
-                       seed_value=0, budget=Budget(examples=5, steps=5), state_dir=tmp_path,
+                       seed_value=0, budget=Budget(examples=5, steps=5),
                        progress=lambda line: None)
     assert run.passed
     assert run.skipped_rules == {"inject": "faults"}
 
 
-def test_max_time_stops_new_examples(tmp_path: Path):
+def test_max_time_stops_new_examples():
     run = run_scenario(PropertyScenario("idle", FaultyOnlyWithFaults), lab_factory=factory(frozenset()),
-                       seed_value=0, budget=Budget(examples=10_000, steps=5, max_time=0.5), state_dir=tmp_path,
+                       seed_value=0, budget=Budget(examples=10_000, steps=5, max_time=0.5),
                        progress=lambda line: None)
     assert run.passed and 0 < run.examples_run < 10_000 and run.duration_s > 0.5  # stopped by the time budget
 
 
-def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it(tmp_path: Path):
+def test_failure_in_a_timed_run_names_a_replay_that_reproduces_it():
     spec = PropertyScenario("third-bump", ThirdBumpBreaks)
     timed = run_scenario(spec, lab_factory=factory(), seed_value=11, budget=Budget(examples=400, steps=20, max_time=60),
-                         state_dir=tmp_path / "a", progress=lambda line: None)
+                         progress=lambda line: None)
     assert not timed.passed and timed.replay_command is not None
     words = timed.replay_command.split()
     replay_seed, examples = int(words[words.index("--seed") + 1]), int(words[words.index("--examples") + 1])
     replay = run_scenario(spec, lab_factory=factory(), seed_value=replay_seed,
-                          budget=Budget(examples=examples, steps=20), state_dir=tmp_path / "b",
+                          budget=Budget(examples=examples, steps=20),
                           progress=lambda line: None)
     assert replay.failure == timed.failure
     replayed, shown = replay.shown_examples[-1].steps, timed.shown_examples[-1].steps
     assert [s.arguments for s in replayed] == [s.arguments for s in shown]
 
 
-def test_a_lab_that_fails_to_close_is_named_in_the_failure(tmp_path: Path):
+def test_a_lab_that_fails_to_close_is_named_in_the_failure():
     # Closing a lab fails in one example only (as a hung close ends, in a timeout): Hypothesis reports that
     # as a flaky example, which says nothing about the lab; the run's failure names what broke.
     closes = 0
@@ -168,13 +167,13 @@ def test_a_lab_that_fails_to_close_is_named_in_the_failure(tmp_path: Path):
 
     run = run_scenario(PropertyScenario("idle", FaultyOnlyWithFaults),
                        lab_factory=LabFactory(open_counter_lab, close_fails_once, frozenset()),
-                       seed_value=0, budget=Budget(examples=5, steps=5), state_dir=tmp_path,
+                       seed_value=0, budget=Budget(examples=5, steps=5),
                        progress=lambda line: None)
     assert not run.passed
     assert "closing the lab failed: TimeoutError: the broker did not stop" in (run.failure or ""), run.failure
 
 
-def test_a_lab_operation_that_does_not_finish_in_time_is_named(tmp_path: Path):
+def test_a_lab_operation_that_does_not_finish_in_time_is_named():
     loop = LoopThread("test-unfinished", asyncio.new_event_loop)
     loop.start()
     try:
