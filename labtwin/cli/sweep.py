@@ -125,6 +125,12 @@ class SweepProgress:
         else:
             print(text, file=self._stream)
 
+    def interrupted(self, finished: int) -> None:
+        """Say that a Ctrl-C stops the sweep, and what happens next (cancelling can take a few seconds)."""
+        self.clear()
+        print(f"interrupted: {finished} of {self.total} seeds finished; cancelling the others, then the report "
+              "(Ctrl-C again to quit at once, without it)", file=self._stream, flush=True)
+
     def clear(self) -> None:
         """Clear the live line (before anything else is printed)."""
         if self._live and self._width:
@@ -147,11 +153,26 @@ def _checked(args: argparse.Namespace) -> tuple[str, Path | None, str, Budget]:
     return scenario, lab, spec.name, budget
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` if need be; a ConfigError naming ``option`` if it cannot be made or written to."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{option} {path}: cannot create it ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: not writable")
+
+
 def _print_summary(result: SweepResult, reports: dict[str, Path]) -> None:
     ran = len(result.results)
     slowest = result.slowest
-    print(f"sweep of {result.scenario!r}: {ran - len(result.failed)} passed, {len(result.failed)} failed of "
-          f"{len(result.seeds)} seeds in {result.wall_s:.1f} s on {result.cluster} ({result.cores} cores): "
+    print(f"sweep of {result.scenario!r}" + (f" INTERRUPTED after {ran} seeds" if result.interrupted else "")
+          + f": {ran - len(result.failed)} passed, {len(result.failed)} failed of "
+          f"{len(result.seeds)} seeds in {result.wall_s:.1f} s on {result.cluster} ({_plural(result.cores, 'core')}): "
           f"{result.seeds_per_hour_per_core:.0f} seeds per hour per core"
           + (f"; slowest seed {slowest.seed} ({slowest.wall_s:.1f} s)" if slowest is not None else ""))
     for kind, seeds in result.failure_groups():
@@ -167,16 +188,19 @@ def _print_summary(result: SweepResult, reports: dict[str, Path]) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    """``labtwin sweep``: returns the exit code (0 every seed passed, 1 one failed)."""
+    """``labtwin sweep``: returns the exit code (0 every seed passed, 1 one failed, 130 interrupted)."""
     seeds = parse_seed_range(args.seeds)
     if args.cluster is not None and not args.cluster.strip():
         raise ConfigError("--cluster: give the scheduler's address, e.g. tcp://HOST:8786")
     scenario, lab, name, budget = _checked(args)
+    _writable_dir(args.report_dir, "--report-dir")  # here, not after the last seed
+    if args.cluster is None:  # a scheduler's workers write theirs on their own machines
+        _writable_dir(args.state_dir, "--state-dir")
     sweep_dir = (args.state_dir / "sweeps" / f"{name}-{seeds.start}-{seeds.stop}").resolve()
     task = SeedTask(scenario=scenario, lab=lab, speed=str(args.speed), broker=args.broker, examples=args.examples,
                     steps=args.steps, max_time=args.max_time, sweep_dir=sweep_dir)
     workers = args.workers or _cores()
-    where = f"the scheduler at {args.cluster}" if args.cluster else f"a local cluster of {workers} workers"
+    where = f"the scheduler at {args.cluster}" if args.cluster else f"a local cluster of {_plural(workers, 'worker')}"
     settings = {"speed": str(args.speed), "examples": budget.examples, "steps": budget.steps,
                 "max_time": budget.max_time}
     print(f"labtwin {__version__}: sweep of {name!r}, seeds {seeds.start} to {seeds.stop - 1} ({len(seeds)}), up to "
@@ -189,9 +213,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         elif not args.no_dashboard:
             print("  (no Dask dashboard: pip install bokeh to get one)", flush=True)
         progress = SweepProgress(len(seeds))
-        result = run_sweep(client, task, seeds, scenario=name, on_result=progress.seed_done)
-    progress.clear()
-    result.settings = {key: value for key, value in settings.items() if value is not None}
-    reports = write_sweep_report(result, args.report_dir)
-    _print_summary(result, reports)
+        result = run_sweep(client, task, seeds, scenario=name, on_result=progress.seed_done,
+                           on_interrupt=progress.interrupted)
+        progress.clear()
+        result.settings = {key: value for key, value in settings.items() if value is not None}
+        # Before the cluster closes (which takes a while): a second Ctrl-C then still leaves the report.
+        reports = write_sweep_report(result, args.report_dir)
+        _print_summary(result, reports)
+    if result.interrupted:
+        return 130
     return 0 if result.passed else 1

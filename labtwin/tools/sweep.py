@@ -20,8 +20,11 @@ when a sweep starts.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +43,10 @@ INSTALL_HINT = "pip install 'labtwin[sweep]'"
 CONNECT_TIMEOUT_S = 10.0
 """How long to try a scheduler's address, and to wait for its first worker."""
 DASHBOARD_ADDRESS = ":8787"  # Dask's own default; it takes another port when that one is taken
+QUEUED_PER_THREAD = 4
+"""Seeds handed to the scheduler at a time, per worker thread: enough that no worker waits for its next
+seed, few enough that a sweep of a million seeds is not a million futures, and a Ctrl-C cancels a
+handful (cancelling twenty thousand queued keys took Dask's scheduler half a minute)."""
 
 
 def parse_seed_range(text: str) -> range:
@@ -108,6 +115,8 @@ class SweepResult:
     dashboard: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     """The runs' speed and budgets, as given (for the report)."""
+    interrupted: bool = False
+    """Stopped (Ctrl-C) before every seed ran: ``results`` holds the seeds that finished."""
 
     @property
     def failed(self) -> list[SeedResult]:
@@ -167,6 +176,20 @@ def _quiet_dask() -> Iterator[None]:
 
 
 @contextmanager
+def _workers_spared_ctrl_c() -> Iterator[None]:
+    """Worker processes started in the block ignore SIGINT: a Ctrl-C reaches only this process, which stops
+    the sweep and then the cluster (the workers would otherwise each print a KeyboardInterrupt traceback)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def dask_client(*, workers: int | None = None, address: str | None = None,
                 dashboard: bool = True) -> Iterator[Client]:
     """A Dask client: on a LocalCluster of ``workers`` processes (one thread each), or on the scheduler at ``address``.
@@ -182,9 +205,10 @@ def dask_client(*, workers: int | None = None, address: str | None = None,
     with _quiet_dask():
         if address is None:
             with_dashboard = dashboard and importlib.util.find_spec("bokeh") is not None
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=DASHBOARD_ADDRESS if with_dashboard else ":0",
-                                               silence_logs=logging.ERROR)
+            with _workers_spared_ctrl_c():
+                cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=DASHBOARD_ADDRESS if with_dashboard else ":0",
+                                                   silence_logs=logging.ERROR)
             try:
                 client = distributed.Client(cluster)
                 try:
@@ -256,23 +280,39 @@ def _threads(client: Any) -> int:  # Any: distributed leaves nthreads untyped
 
 
 def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *, scenario: str,
-              on_result: Callable[[SeedResult], None] = lambda result: None) -> SweepResult:
+              on_result: Callable[[SeedResult], None] = lambda result: None,
+              on_interrupt: Callable[[int], None] = lambda finished: None) -> SweepResult:
     """Run ``task`` for every seed on the client's cluster; ``on_result`` gets each result as it arrives.
 
     A task whose worker died under it (or that could not run at all) is a crashed seed, not a stopped
-    sweep. Interrupting (Ctrl-C) cancels the seeds not yet finished.
+    sweep. Interrupting (Ctrl-C) calls ``on_interrupt`` with the seeds finished so far, cancels the
+    others and returns what finished, marked ``interrupted``.
+
+    Dask places every seed; this only meters how many wait in its queue (QUEUED_PER_THREAD per worker
+    thread, counting workers that join during the sweep), submitting the next as one finishes.
     """
     distributed = _import_distributed()
     untyped: Any = client  # distributed leaves cancel (and the scheduler's rpc) untyped
     cores = check_workers(client)
     started = time.perf_counter()
     token = secrets.token_hex(4)  # keys unique per sweep: Dask would hand back an earlier sweep's results
-    futures = client.map(task, list(seeds), key=[f"{scenario}-seed-{seed}-{token}" for seed in seeds], pure=False)
-    seed_of = {future.key: seed for future, seed in zip(futures, seeds, strict=True)}
+    unsubmitted = iter(seeds)
+    seed_of: dict[str, int] = {}
+
+    def submit(count: int) -> list[Any]:
+        submitted = []
+        for seed in itertools.islice(unsubmitted, max(0, count)):
+            future = client.submit(task, seed, key=f"{scenario}-seed-{seed}-{token}", pure=False)
+            seed_of[future.key] = seed
+            submitted.append(future)
+        return submitted
+
+    running = distributed.as_completed(submit(QUEUED_PER_THREAD * cores))
     results: list[SeedResult] = []
+    interrupted = False
     try:
-        for future in distributed.as_completed(futures):
-            seed = seed_of[future.key]
+        for future in running:
+            seed = seed_of.pop(future.key)
             try:
                 result: SeedResult = future.result()
             except Exception as e:  # KilledWorker, or the task could not be unpickled on the worker
@@ -281,10 +321,16 @@ def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *
             future.release()
             results.append(result)
             on_result(result)
+            cores = max(cores, _threads(client))  # workers may join a cluster during the sweep
+            running.update(submit(QUEUED_PER_THREAD * cores - running.count()))
+    except KeyboardInterrupt:
+        interrupted = True
+        on_interrupt(len(results))
     finally:
-        untyped.cancel(futures)  # after a Ctrl-C: the seeds still queued or running
+        untyped.cancel(list(running.futures))  # after a Ctrl-C: the seeds still queued or running
     wall_s = time.perf_counter() - started
     cores = max(cores, _threads(client))  # workers may join a cluster during the sweep
     where = "a local cluster" if client.cluster is not None else f"the scheduler at {untyped.scheduler.address}"
     return SweepResult(scenario=scenario, seeds=seeds, results=sorted(results, key=lambda r: r.seed),
-                       wall_s=wall_s, cores=cores, cluster=where, dashboard=dashboard_link(client))
+                       wall_s=wall_s, cores=cores, cluster=where, dashboard=dashboard_link(client),
+                       interrupted=interrupted)

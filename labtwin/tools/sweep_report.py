@@ -32,7 +32,8 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
     slowest = result.slowest
     return {"scenario": result.scenario, "seeds": _seeds_text(result.seeds), "cluster": result.cluster,
             "cores": result.cores, "dashboard": result.dashboard, "settings": result.settings,
-            "finished": len(result.results), "passed": len(result.results) - len(result.failed),
+            "finished": len(result.results), "interrupted": result.interrupted,
+            "passed": len(result.results) - len(result.failed),
             "failed": len(result.failed), "wall_s": round(result.wall_s, 3),
             "seeds_per_hour_per_core": round(result.seeds_per_hour_per_core, 1),
             "slowest": None if slowest is None else {"seed": slowest.seed, "wall_s": round(slowest.wall_s, 3)}}
@@ -53,7 +54,8 @@ def _markdown(result: SweepResult) -> str:
     settings = ", ".join(f"{key} {value}" for key, value in result.settings.items() if value is not None)
     lines = [f"# Sweep of `{result.scenario}`, seeds {head['seeds']}", "",
              f"- {head['passed']} passed, {head['failed']} failed of {len(result.seeds)} seeds"
-             + (f" ({head['finished']} finished)" if head["finished"] != len(result.seeds) else ""),
+             + (f" ({head['finished']} finished)" if head["finished"] != len(result.seeds) else "")
+             + (": interrupted (Ctrl-C)" if result.interrupted else ""),
              f"- wall time {result.wall_s:.1f} s on {result.cluster}, {result.cores} cores: "
              f"{result.seeds_per_hour_per_core:.0f} seeds per hour per core"]
     if result.slowest is not None:
