@@ -297,7 +297,7 @@ def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *
     started = time.perf_counter()
     token = secrets.token_hex(4)  # keys unique per sweep: Dask would hand back an earlier sweep's results
     unsubmitted = iter(seeds)
-    seed_of: dict[str, int] = {}
+    seed_of: dict[object, int] = {}  # by Dask key
 
     def submit(count: int) -> list[Any]:
         submitted = []
