@@ -17,9 +17,10 @@ if TYPE_CHECKING:  # the CLI's --help stays fast: the engine and labs load when 
     from labtwin.scenarios.engine.runner import LabFactory
     from labtwin.scenarios.labs.lab import Lab
 
-__all__ = ["DEFAULT_UI_PORT", "FRAME_INTERVAL_S", "add_ui_arguments", "check_ui_arguments", "dashboard_for",
-           "with_dashboards"]
+__all__ = ["DEFAULT_UI_HOST", "DEFAULT_UI_PORT", "FRAME_INTERVAL_S", "add_ui_arguments", "check_ui_arguments",
+           "dashboard_for", "with_dashboards"]
 
+DEFAULT_UI_HOST = "127.0.0.1"
 DEFAULT_UI_PORT = 8742
 FRAME_INTERVAL_S = 0.25
 
@@ -30,8 +31,10 @@ def add_ui_arguments(parser: argparse.ArgumentParser, *, default_port: int, opt_
         parser.add_argument("--ui", action="store_true", help="serve the live dashboard while it runs")
     else:
         parser.add_argument("--no-ui", dest="ui", action="store_false", help="do not serve the live dashboard")
-    parser.add_argument("--ui-host", default="127.0.0.1", metavar="HOST",
-                        help="the dashboard's address (default: 127.0.0.1; its fault controls act on the lab)")
+    # None when not given, so a command can pick its own default (a fleet shard: the shard's address).
+    parser.add_argument("--ui-host", default=None, metavar="HOST",
+                        help=f"the dashboard's address (default: {DEFAULT_UI_HOST}, a shard's own loopback address "
+                             "for `serve lab --shard`; its fault controls act on the lab)")
     parser.add_argument("--ui-port", type=int, default=default_port, metavar="PORT",
                         help=f"the dashboard's port (default: {default_port}; 0 picks a free one)")
 
@@ -48,8 +51,12 @@ def check_ui_arguments(args: argparse.Namespace) -> None:
 
 
 @contextlib.asynccontextmanager
-async def dashboard_for(lab: Lab, args: argparse.Namespace) -> AsyncIterator[DashboardServer | None]:
-    """The dashboard of an entered ``lab`` while the block runs, or None when ``args`` turn it off."""
+async def dashboard_for(lab: Lab, args: argparse.Namespace, *,
+                        default_host: str = DEFAULT_UI_HOST) -> AsyncIterator[DashboardServer | None]:
+    """The dashboard of an entered ``lab`` while the block runs, or None when ``args`` turn it off.
+
+    It listens on ``--ui-host`` if given, else on ``default_host``.
+    """
     if not getattr(args, "ui", False):
         yield None
         return
@@ -60,12 +67,14 @@ async def dashboard_for(lab: Lab, args: argparse.Namespace) -> AsyncIterator[Das
     speed: Speed = getattr(args, "speed", REAL)
     # Frames are 4 a second of the watcher's time: the lab's clock runs ``factor`` times faster.
     live = LiveLab(lab, topic_prefix=topic_prefix_of(lab), interval=FRAME_INTERVAL_S * speed.factor)
-    server = DashboardServer(live, host=args.ui_host, port=args.ui_port)
+    given: str | None = getattr(args, "ui_host", None)
+    host = default_host if given is None else given
+    server = DashboardServer(live, host=host, port=args.ui_port)
     try:
         await server.__aenter__()
     except OSError as e:
         taken = e.errno == errno.EADDRINUSE
-        raise ConfigError(f"the dashboard cannot listen on {args.ui_host}:{args.ui_port}: "
+        raise ConfigError(f"the dashboard cannot listen on {host}:{args.ui_port}: "
                           + ("the port is in use; pass --ui-port 0 (any free port) or another" if taken else str(e))
                           ) from None
     try:

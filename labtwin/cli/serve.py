@@ -137,6 +137,7 @@ async def _serve_bench_dashboard(args: argparse.Namespace) -> None:
 async def _serve_shard(args: argparse.Namespace) -> None:
     """``serve lab --shard HOST``: this host's boards of a fleet, on the fleet's shared broker."""
     from labtwin.scenarios.labs.fleet import shard_lab
+    from labtwin.scenarios.labs.lab_file import load_lab_config
 
     if args.lab is None:
         raise ConfigError("serve lab --shard needs --lab LAB.toml: the fleet's lab file ([hosts] and boards' host)")
@@ -148,7 +149,13 @@ async def _serve_shard(args: argparse.Namespace) -> None:
                           f"drop {', '.join(ignored)}")
     started = time.perf_counter()
     lab = shard_lab(args.lab, args.shard, seed=args.seed, work_dir=args.work_dir)
-    async with _until_stopped() as stop, lab, dashboard_for(lab, args) as dashboard:
+    # Unset broker variables are allowed (an anonymous broker), but said up front: the boards' login fails later.
+    note = load_lab_config(args.lab).broker_credentials_note()
+    if note is not None:
+        print(f"labtwin: note: {note}", file=sys.stderr, flush=True)
+    # The dashboard listens where the consoles do (the shard's own loopback address, else 127.0.0.1), so shards
+    # side by side on one machine each get the default port; --ui-host still says otherwise.
+    async with _until_stopped() as stop, lab, dashboard_for(lab, args, default_host=lab.options.host) as dashboard:
         assert lab.broker_address is not None
         print(f"labtwin {__version__}: shard {args.shard} up in {time.perf_counter() - started:.2f} s on "
               f"{lab.options.host} (broker {lab.broker_address.url}, devices {', '.join(lab.device_ids)})",

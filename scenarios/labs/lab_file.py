@@ -109,7 +109,8 @@ class BoardTable(_Table):
     wiring: str | None = Field(None, description="twin: a Wokwi diagram.json whose parts are wired to the board")
     parts: list[PartSpec] = Field(default_factory=list, description="twin: the parts wired to the board")
     host: str | None = Field(None, description="fleet: the [hosts] entry whose `labtwin serve lab --shard HOST` "
-                                               "simulates this board (default: the lab's own process)")
+                                               "simulates this board (required when the file has [hosts]; "
+                                               "without [hosts]: the lab's own process)")
 
 
 class Ot2Table(_Table):
@@ -187,10 +188,15 @@ class LabFile(_Table):
             try:
                 ipaddress.ip_address(address)
             except ValueError:
-                raise ValueError(f"[hosts] {name} = {address!r} is not an IP address") from None
-        unknown = sorted({board.host for board in self.boards if board.host is not None} - set(self.hosts))
-        if unknown:
-            raise ValueError(f"board host(s) {unknown} are not in [hosts] (known: {sorted(self.hosts) or 'none'})")
+                raise ValueError(f"hosts.{name} {address!r} {_IP_ADDRESS_HINT}") from None
+        known = ", ".join(sorted(self.hosts))
+        for index, board in enumerate(self.boards):
+            if board.host is None and self.hosts:
+                raise ValueError(f"boards[{index}].host is missing: this file places boards on hosts ({known}); "
+                                 "give each board one")
+            if board.host is not None and board.host not in self.hosts:
+                raise ValueError(f"boards[{index}].host {board.host!r} is not in [hosts] "
+                                 f"({f'known: {known}' if known else 'the file has no [hosts] table'})")
         if self.hosts and self.broker.url is None:
             raise ValueError("[hosts] share one broker: give its [broker] url (every shard and the orchestrator "
                              "reach it)")
@@ -270,6 +276,8 @@ class LabConfig:
     scenarios: tuple[Path, ...] = ()
     hosts: Mapping[str, str] = field(default_factory=dict)
     """Fleet hosts: name -> the address its shard serves on (``labtwin serve lab --shard NAME``)."""
+    named_broker_env: tuple[str, ...] = ()
+    """Which of ``username_env`` / ``password_env`` the file's ``[broker]`` gives (the others are defaults)."""
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 
     @property
@@ -303,6 +311,22 @@ class LabConfig:
         address = parse_broker_url(self.bench_broker_url(), environ={})
         return BrokerAddress(address.host, address.port, self.environ.get(self.username_env) or None,
                              self.environ.get(self.password_env) or None)
+
+    def broker_credentials_note(self) -> str | None:
+        """A one-line note when a variable the file's ``[broker]`` names (``username_env = "..."``) is unset.
+
+        Not an error: a broker may let clients in without credentials, and :meth:`broker_address` then
+        leaves them out; a broker that wants them answers "Not authorized" only once connected.
+        """
+        unset = [(key, getattr(self, key)) for key in self.named_broker_env if not self.environ.get(getattr(self, key))]
+        if not unset:
+            return None
+        keys, names = " and ".join(key for key, _ in unset), " and ".join(f"${name}" for _, name in unset)
+        if len(unset) == 1:
+            return (f"{self.source}: [broker] {keys} names {names}, which is not set: connecting without it "
+                    "(a broker that needs it answers Not authorized)")
+        return (f"{self.source}: [broker] {keys} name {names}, which are not set: connecting without them "
+                "(a broker that needs them answers Not authorized)")
 
     def board_credentials(self, device_id: str) -> tuple[str, str] | None:
         """(user, password) the board logs in to the broker with, if it has its own (``password_env``).
@@ -388,7 +412,8 @@ def parse_lab_config(text: str, *, source: str = "<lab>", environ: Mapping[str, 
         wifi_password_env=lab.wifi.password_env if lab.wifi else None,
         mode=lab.mode or ("bench" if lab.broker.url is not None else "twin"), twin_broker=lab.broker.twin,
         base_dir=base, quantities=tuple(lab.quantities), scenarios=tuple(base / path for path in lab.scenarios),
-        hosts=dict(lab.hosts), environ=os.environ if environ is None else environ)
+        hosts=dict(lab.hosts), environ=os.environ if environ is None else environ,
+        named_broker_env=tuple(key for key in ("username_env", "password_env") if key in lab.broker.model_fields_set))
 
 
 def _board(table: BoardTable, base: Path) -> BoardEntry:
@@ -444,12 +469,17 @@ def _first_problem(error: ValidationError, data: dict[str, Any]) -> str:
             return f"{where} needs a type; the part types are: {', '.join(PART_TYPES)}"
         return f"{where}.type {tag!r} is not a part type; the part types are: {', '.join(PART_TYPES)}"
     if kind == "string_pattern_mismatch":
+        if len(loc) == 2 and loc[0] == "hosts":  # a host's address
+            return f"{where} {value!r} {_IP_ADDRESS_HINT}"
+        if len(loc) == 3 and loc[0] == "hosts":  # a host's name (pydantic's loc ends in "[key]")
+            return f"hosts: the host name {value!r} must be 1-64 letters, digits, '.', '_' or '-'"
         return f"{where} {value!r} {_PATTERN_HINTS.get(loc[-1] if loc else '', 'has the wrong form')}"
     if not where:
         return message
     return f"{where}: {message}"
 
 
+_IP_ADDRESS_HINT = "must be an IP address, IPv4 (10.0.0.21) or IPv6 (fd00::21); host names are not looked up"
 _PATTERN_HINTS: dict[int | str, str] = {
     "id": "must be 1-64 letters, digits, '.', '_' or '-'",
     "topic_prefix": "must not contain spaces, '+' or '#'",

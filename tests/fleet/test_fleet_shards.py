@@ -3,10 +3,12 @@ the orchestrator and a scenario see one lab through the fleet's lab file."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from labtwin.cli.main import main
+from labtwin.cli.dashboard_options import dashboard_for
+from labtwin.cli.main import build_parser, main
+from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.bench_lab import BenchLab
 from labtwin.scenarios.labs.fleet import shard_lab
 from labtwin.scenarios.labs.lab_file import load_lab_config
@@ -60,8 +64,24 @@ def _read_lines(process: subprocess.Popen[str], lines: list[str], ready: threadi
             ready.set()
 
 
+def _free_port_on_every_host() -> int:
+    """A port free on each of HOSTS' addresses (as the default port 8742 is, on a machine without labtwin)."""
+    with socket.create_server((HOSTS["rack-a"], 0)) as probe:
+        port: int = probe.getsockname()[1]
+    for address in HOSTS.values():
+        with socket.create_server((address, port)):
+            pass
+    return port
+
+
 @pytest.fixture
-def shards(fleet_file: Path, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
+def ui_port() -> int:
+    """The one dashboard port every shard is given: shards on distinct addresses must not clash on it."""
+    return _free_port_on_every_host()
+
+
+@pytest.fixture
+def shards(fleet_file: Path, tmp_path: Path, ui_port: int) -> Iterator[dict[str, list[str]]]:
     """``labtwin serve lab --shard HOST`` for each host, in its own process; their output once ready."""
     processes: dict[str, subprocess.Popen[str]] = {}
     outputs: dict[str, list[str]] = {}
@@ -69,7 +89,7 @@ def shards(fleet_file: Path, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
         for host in HOSTS:
             processes[host] = subprocess.Popen(
                 [sys.executable, "-m", "labtwin.cli.main", "serve", "lab", "--lab", str(fleet_file), "--shard", host,
-                 "--work-dir", str(tmp_path / host), "--ui-port", "0"], stdout=subprocess.PIPE,
+                 "--work-dir", str(tmp_path / host), "--ui-port", str(ui_port)], stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         for host, process in processes.items():
@@ -94,7 +114,7 @@ def shards(fleet_file: Path, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
                 process.stdout.close()
 
 
-def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, list[str]]) -> None:
+def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, list[str]], ui_port: int) -> None:
     for host, address in HOSTS.items():
         output = "\n".join(shards[host])
         mine = sorted(device for device, on in BOARDS.items() if on == host)
@@ -102,7 +122,8 @@ def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, list[s
         consoles = dict(re.findall(r"console (\S+): socket://([\d.]+):\d+", output))
         assert sorted(consoles) == mine, output
         assert set(consoles.values()) == {address}, output
-        assert re.search(rf"dashboard: http://{re.escape(address)}:\d+/", output) is None  # its UI stays on loopback
+        # Its dashboard listens where its consoles do (a loopback address), so both shards have the one port.
+        assert f"dashboard: http://{address}:{ui_port}/" in output, output
 
 
 async def test_the_orchestrator_sees_one_lab_through_the_fleet_file(shards: dict[str, list[str]],
@@ -143,3 +164,94 @@ def test_a_shard_on_a_lan_address_keeps_its_consoles_on_loopback_and_boards_keep
 def test_shard_options_that_do_not_apply_are_refused(fleet_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "lab", "--lab", str(fleet_file), "--shard", "rack-a", "--ot2"]) == 1
     assert "drop --ot2" in capsys.readouterr().err
+
+
+def _lab_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.toml"
+    path.write_text('[broker]\nurl = "mqtt://127.0.0.1:1883"\n\n' + text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text, problem", [
+    # A board without a host would be simulated by no shard (and found offline by `labtwin run` later).
+    ('[hosts]\nrack-a = "127.0.0.2"\nrack-b = "127.0.0.3"\n[[boards]]\nid = "pico-a1"\nhost = "rack-a"\n'
+     '[[boards]]\nid = "pico-b1"\n',
+     "boards[1].host is missing: this file places boards on hosts (rack-a, rack-b); give each board one"),
+    ('[hosts]\nrack-a = "127.0.0.2"\nrack-b = "127.0.0.3"\n[[boards]]\nid = "pico-a1"\nhost = "rack-a"\n'
+     '[[boards]]\nid = "pico-b1"\nhost = "rack-c"\n',
+     "boards[1].host 'rack-c' is not in [hosts] (known: rack-a, rack-b)"),
+    ('[[boards]]\nid = "pico-a1"\nhost = "rack-a"\n',
+     "boards[0].host 'rack-a' is not in [hosts] (the file has no [hosts] table)"),
+    ('[hosts]\nrack-a = "127.0.0.2"\nrack-b = "rack-b.lab.local"\n[[boards]]\nid = "pico-a1"\nhost = "rack-a"\n',
+     "hosts.rack-b 'rack-b.lab.local' must be an IP address, IPv4 (10.0.0.21) or IPv6 (fd00::21); host names are "
+     "not looked up"),
+    ('[hosts]\nrack-a = "10.0.0.300"\n[[boards]]\nid = "pico-a1"\nhost = "rack-a"\n',
+     "hosts.rack-a '10.0.0.300' must be an IP address, IPv4 (10.0.0.21) or IPv6 (fd00::21); host names are "
+     "not looked up"),
+    ('[hosts]\n"rack a" = "10.0.0.21"\n[[boards]]\nid = "pico-a1"\nhost = "rack a"\n',
+     "hosts: the host name 'rack a' must be 1-64 letters, digits, '.', '_' or '-'"),
+])
+def test_a_fleet_file_mistake_is_one_line_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         text: str, problem: str) -> None:
+    path = _lab_file(tmp_path, text)
+    assert main(["serve", "lab", "--lab", str(path), "--shard", "rack-a"]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"labtwin: error: {path}: {problem}"]
+
+
+def test_a_host_may_be_an_ipv6_address(tmp_path: Path) -> None:
+    config = load_lab_config(_lab_file(tmp_path, '[hosts]\nrack-a = "::1"\n[[boards]]\nid = "a"\nhost = "rack-a"\n'))
+    assert config.hosts == {"rack-a": "::1"}
+
+
+def test_unset_broker_variables_the_file_names_are_a_note_not_an_error(tmp_path: Path) -> None:
+    path = _lab_file(tmp_path, '[[boards]]\nid = "a"\n')
+    assert load_lab_config(path, environ={}).broker_credentials_note() is None  # the defaults: an anonymous bench
+    text = path.read_text(encoding="utf-8").replace("[broker]\n", '[broker]\nusername_env = "FLEET_USER"\n'
+                                                                    'password_env = "FLEET_PASSWORD"\n')
+    path.write_text(text, encoding="utf-8")
+    assert load_lab_config(path, environ={"FLEET_USER": "fleet", "FLEET_PASSWORD": "pw"}).broker_credentials_note() \
+        is None
+    assert load_lab_config(path, environ={"FLEET_USER": "fleet"}).broker_credentials_note() == (
+        f"{path}: [broker] password_env names $FLEET_PASSWORD, which is not set: connecting without it "
+        "(a broker that needs it answers Not authorized)")
+    unset = load_lab_config(path, environ={})
+    assert unset.broker_credentials_note() == (
+        f"{path}: [broker] username_env and password_env name $FLEET_USER and $FLEET_PASSWORD, which are not set: "
+        "connecting without them (a broker that needs them answers Not authorized)")
+    assert unset.broker_address().username is None  # still allowed: a broker may let anyone in
+
+
+def test_a_shard_says_up_front_that_the_broker_variables_are_unset(fleet_file: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("FLEET_USER")
+    monkeypatch.delenv("FLEET_PASSWORD")
+    assert main(["serve", "lab", "--lab", str(fleet_file), "--shard", "rack-a", "--work-dir", str(tmp_path / "w"),
+                 "--no-ui"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"labtwin: note: {fleet_file}: [broker] username_env and password_env name $FLEET_USER and "
+                      "$FLEET_PASSWORD, which are not set: connecting without them (a broker that needs them answers "
+                      "Not authorized)")
+    assert err[1].startswith("labtwin: error: ") and "Not authorized" in err[1], err  # the fleet's broker wants them
+    assert len(err) == 2, err
+
+
+class _NoBoards:
+    """A lab with nothing to show: enough for the dashboard to try its address."""
+
+    device_ids: list[str] = []
+    capabilities: frozenset[object] = frozenset()
+    topic_prefix = "ot2"
+
+
+@pytest.mark.parametrize("ui_host, listens_on", [(None, "127.0.0.2"), ("127.0.0.3", "127.0.0.3")])
+async def test_a_shards_dashboard_defaults_to_its_address_and_ui_host_wins(ui_host: str | None,
+                                                                          listens_on: str) -> None:
+    command = ["serve", "lab", "--lab", "fleet.toml", "--shard", "rack-a"]
+    with socket.create_server((listens_on, 0)) as taken:  # the port in use where the dashboard should listen
+        port = taken.getsockname()[1]
+        args: argparse.Namespace = build_parser().parse_args(
+            [*command, "--ui-port", str(port), *(["--ui-host", ui_host] if ui_host else [])])
+        with pytest.raises(ConfigError, match=rf"cannot listen on {re.escape(listens_on)}:{port}: the port is in use"):
+            async with dashboard_for(_NoBoards(), args, default_host="127.0.0.2"):  # type: ignore[arg-type]
+                pass
