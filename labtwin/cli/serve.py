@@ -84,6 +84,9 @@ async def _serve_lab(args: argparse.Namespace) -> None:
     from labtwin.scenarios.labs.serve_lab import served_twin_lab, write_served_lab_file
 
     started = time.perf_counter()
+    note = _whole_fleet_note(args.lab)
+    if note is not None:
+        print(f"labtwin: note: {note}", file=sys.stderr, flush=True)
     lab = served_twin_lab(args.lab, broker=args.broker, seed=args.seed, work_dir=args.work_dir, ot2=args.ot2,
                           ot2_robot_api=args.ot2_robot_api)
     async with _until_stopped() as stop, lab, dashboard_for(lab, args) as dashboard:
@@ -134,9 +137,22 @@ async def _serve_bench_dashboard(args: argparse.Namespace) -> None:
         print("labtwin serve lab: stopping", flush=True)
 
 
+def _whole_fleet_note(lab_file: Path | None) -> str | None:
+    """A note when plain ``serve lab`` (no ``--shard``) is given a fleet's file: it serves every host's boards."""
+    from labtwin.scenarios.labs.lab_file import load_lab_config
+
+    if lab_file is None:
+        return None
+    config = load_lab_config(lab_file)
+    if not config.hosts:
+        return None
+    return (f"{config.source} places its boards on hosts ({', '.join(sorted(config.hosts))}): this serves all of "
+            "them here, on a broker of its own; use --shard HOST to serve one host's share on the fleet's broker")
+
+
 async def _serve_shard(args: argparse.Namespace) -> None:
     """``serve lab --shard HOST``: this host's boards of a fleet, on the fleet's shared broker."""
-    from labtwin.scenarios.labs.fleet import shard_lab
+    from labtwin.scenarios.labs.fleet import is_local_address, refuse_if_served_elsewhere, shard_lab
     from labtwin.scenarios.labs.lab_file import load_lab_config
 
     if args.lab is None:
@@ -149,10 +165,18 @@ async def _serve_shard(args: argparse.Namespace) -> None:
                           f"drop {', '.join(ignored)}")
     started = time.perf_counter()
     lab = shard_lab(args.lab, args.shard, seed=args.seed, work_dir=args.work_dir)
+    config = load_lab_config(args.lab)
     # Unset broker variables are allowed (an anonymous broker), but said up front: the boards' login fails later.
-    note = load_lab_config(args.lab).broker_credentials_note()
+    note = config.broker_credentials_note()
     if note is not None:
         print(f"labtwin: note: {note}", file=sys.stderr, flush=True)
+    # Nothing listens on a LAN address (see shard_lab), so another host's address works, but is likely a mix-up.
+    address = config.hosts[args.shard]
+    if not is_local_address(address):
+        print(f"labtwin: note: {address} (hosts.{args.shard}) is not an address of this machine: is this "
+              f"{args.shard}? Serving on {lab.options.host}", file=sys.stderr, flush=True)
+    # The same boards served twice would flap (the broker drops one connection whenever the other reconnects).
+    await refuse_if_served_elsewhere(config, args.shard)
     # The dashboard listens where the consoles do (the shard's own loopback address, else 127.0.0.1), so shards
     # side by side on one machine each get the default port; --ui-host still says otherwise.
     async with _until_stopped() as stop, lab, dashboard_for(lab, args, default_host=lab.options.host) as dashboard:

@@ -4,6 +4,7 @@ the orchestrator and a scenario see one lab through the fleet's lab file."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import secrets
@@ -14,14 +15,17 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import IO
 
+import aiomqtt
+import psutil
 import pytest
 
 from labtwin.cli.dashboard_options import dashboard_for
 from labtwin.cli.main import build_parser, main
 from labtwin.errors import ConfigError
 from labtwin.scenarios.labs.bench_lab import BenchLab
-from labtwin.scenarios.labs.fleet import shard_lab
+from labtwin.scenarios.labs.fleet import is_local_address, shard_lab
 from labtwin.scenarios.labs.lab_file import load_lab_config
 from labtwin.twin.brokers import AmqttBroker, MosquittoBroker, mosquitto_available
 
@@ -29,6 +33,7 @@ HOSTS = {"rack-a": "127.0.0.2", "rack-b": "127.0.0.3"}
 BOARDS = {"pico-a1": "rack-a", "pico-a2": "rack-a", "pico-b1": "rack-b"}
 USER = "fleet"
 READY = "labtwin serve lab: ready"
+FOREIGN = ("203.0.113.22", "2001:db8::22")  # documentation ranges (RFC 5737, RFC 3849)
 
 
 @pytest.fixture
@@ -55,13 +60,67 @@ def fleet_file(tmp_path: Path, broker: tuple[str, str], monkeypatch: pytest.Monk
     return path
 
 
-def _read_lines(process: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
-    """Every line ``process`` prints into ``lines``; ``ready`` set at the ready line (the pipe stays drained)."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip())
-        if READY in line:
-            ready.set()
+class _Served:
+    """A ``labtwin serve lab`` process and its stdout and stderr lines, read as they come (the pipes stay drained)."""
+
+    def __init__(self, *arguments: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "labtwin.cli.main", "serve", "lab", *arguments], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._settled = threading.Event()  # its ready line, or the end of its stdout (it exited)
+        self._readers = [threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True),
+                         threading.Thread(target=self._read, args=(self.process.stderr, self.err), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: IO[str] | None, lines: list[str]) -> None:
+        assert stream is not None
+        try:
+            for line in stream:
+                lines.append(line.rstrip())
+                if READY in line:
+                    self._settled.set()
+        finally:
+            if stream is self.process.stdout:
+                self._settled.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether it printed its ready line."""
+        return any(READY in line for line in self.out)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.out + self.err)
+
+    def settle(self, timeout: float = 90) -> bool:
+        """Wait until it is ready or has exited; True if ready (a process that hangs fails here instead)."""
+        assert self._settled.wait(timeout), "neither ready nor exited:\n" + self.output
+        return self.ready
+
+    def exit_status(self, timeout: float = 30) -> int:
+        """Wait for it to exit (after it settled) and for the rest of its output."""
+        status = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=timeout)
+        return status
+
+    def stop(self) -> None:
+        """Ctrl-C, then kill if it does not end; every line it printed is read."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout=30)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _free_port_on_every_host() -> int:
@@ -80,43 +139,31 @@ def ui_port() -> int:
     return _free_port_on_every_host()
 
 
+def _shard(fleet_file: Path, host: str, work_dir: Path, *options: str) -> _Served:
+    """``labtwin serve lab --shard HOST`` started in its own process (stop it)."""
+    return _Served("--lab", str(fleet_file), "--shard", host, "--work-dir", str(work_dir), *options)
+
+
 @pytest.fixture
-def shards(fleet_file: Path, tmp_path: Path, ui_port: int) -> Iterator[dict[str, list[str]]]:
-    """``labtwin serve lab --shard HOST`` for each host, in its own process; their output once ready."""
-    processes: dict[str, subprocess.Popen[str]] = {}
-    outputs: dict[str, list[str]] = {}
+def shards(fleet_file: Path, tmp_path: Path, ui_port: int) -> Iterator[dict[str, _Served]]:
+    """``labtwin serve lab --shard HOST`` for each host, in its own process, once ready."""
+    processes: dict[str, _Served] = {}
     try:
         for host in HOSTS:
-            processes[host] = subprocess.Popen(
-                [sys.executable, "-m", "labtwin.cli.main", "serve", "lab", "--lab", str(fleet_file), "--shard", host,
-                 "--work-dir", str(tmp_path / host), "--ui-port", str(ui_port)], stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            processes[host] = _shard(fleet_file, host, tmp_path / host, "--ui-port", str(ui_port))
         for host, process in processes.items():
-            lines: list[str] = []
-            ready = threading.Event()
-            threading.Thread(target=_read_lines, args=(process, lines, ready), daemon=True).start()
             # Both boot at once; a shard that hangs fails here instead of hanging the run.
-            assert ready.wait(timeout=90), f"shard {host} did not come up:\n" + "\n".join(lines)
-            outputs[host] = lines
-        yield outputs
+            assert process.settle(), f"shard {host} did not come up:\n" + process.output
+        yield processes
     finally:
         for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            process.stop()
 
 
-def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, list[str]], ui_port: int) -> None:
+def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, _Served], ui_port: int) -> None:
     for host, address in HOSTS.items():
-        output = "\n".join(shards[host])
+        output = "\n".join(shards[host].out)
+        assert shards[host].err == [], shards[host].output  # a loopback address is this machine's: no note
         mine = sorted(device for device, on in BOARDS.items() if on == host)
         assert f"shard {host} up" in output and f"on {address}" in output, output
         consoles = dict(re.findall(r"console (\S+): socket://([\d.]+):\d+", output))
@@ -126,7 +173,7 @@ def test_each_shard_serves_its_share_on_its_own_address(shards: dict[str, list[s
         assert f"dashboard: http://{address}:{ui_port}/" in output, output
 
 
-async def test_the_orchestrator_sees_one_lab_through_the_fleet_file(shards: dict[str, list[str]],
+async def test_the_orchestrator_sees_one_lab_through_the_fleet_file(shards: dict[str, _Served],
                                                                     fleet_file: Path) -> None:
     async with BenchLab(load_lab_config(fleet_file)) as lab:
         assert list(lab.device_ids) == list(BOARDS)
@@ -137,12 +184,107 @@ async def test_the_orchestrator_sees_one_lab_through_the_fleet_file(shards: dict
                 "LED on pin LED ON"
 
 
-def test_a_scenario_runs_on_the_fleet_as_on_a_bench(shards: dict[str, list[str]], fleet_file: Path,
+def test_a_scenario_runs_on_the_fleet_as_on_a_bench(shards: dict[str, _Served], fleet_file: Path,
                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["run", "sensor", "--lab", str(fleet_file), "--state-dir", str(tmp_path / "state")])
     output = capsys.readouterr().out
     assert status == 0, output
     assert f"devices {', '.join(BOARDS)}" in output and "passed on the bench" in output
+
+
+def _already_online(boards: str, url: str, host: str) -> str:
+    verb = "is" if "," not in boards else "are"
+    return (f"labtwin: error: {boards} {verb} already online on {url}: is shard {host} running already, here or on "
+            "another host? Stop it first (a board two shards serve flaps between them); if none is, the retained "
+            "status is stale (docs/fleets.md: clear it)")
+
+
+async def test_a_shard_started_twice_is_refused_and_the_running_one_keeps_its_boards(
+        shards: dict[str, _Served], fleet_file: Path, broker: tuple[str, str], tmp_path: Path) -> None:
+    again = _shard(fleet_file, "rack-a", tmp_path / "again", "--no-ui")
+    try:
+        assert not again.settle(), again.output  # it boots nothing: its boards would flap with the running ones
+        assert again.exit_status() == 1
+        assert again.err == [_already_online("pico-a1, pico-a2", broker[0], "rack-a")], again.output
+    finally:
+        again.stop()
+    async with BenchLab(load_lab_config(fleet_file)) as lab:  # the running shard's boards answer, undisturbed
+        assert (await lab.client("pico-a1").call("get_device_status"))["device_id"] == "pico-a1"
+    # Stopped, a shard's boards say offline (cleanly, or by their will), so it starts again without complaint.
+    shards["rack-a"].stop()
+    restarted = _shard(fleet_file, "rack-a", tmp_path / "restarted", "--no-ui")
+    try:
+        assert restarted.settle(), restarted.output
+        assert restarted.err == [], restarted.output
+    finally:
+        restarted.stop()
+
+
+async def test_a_stale_online_status_refuses_the_shard_until_it_is_cleared(
+        fleet_file: Path, broker: tuple[str, str], tmp_path: Path) -> None:
+    url, password = broker
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    topic = "ot2/pico-b1/status"
+    async with aiomqtt.Client(host, int(port), username=USER, password=password) as client:
+        # What a broker with persistence may keep of a board whose shard stopped while it was down.
+        await client.publish(topic, json.dumps({"device_id": "pico-b1", "status": "online", "protocol": 1}),
+                             qos=1, retain=True)
+    refused = _shard(fleet_file, "rack-b", tmp_path / "refused", "--no-ui")
+    try:
+        assert not refused.settle(), refused.output
+        assert refused.exit_status() == 1
+        assert refused.err == [_already_online("pico-b1", url, "rack-b")], refused.output
+    finally:
+        refused.stop()
+    async with aiomqtt.Client(host, int(port), username=USER, password=password) as client:
+        await client.publish(topic, b"", qos=1, retain=True)  # mosquitto_pub -r -n -t ot2/pico-b1/status
+    served = _shard(fleet_file, "rack-b", tmp_path / "served", "--no-ui")
+    try:
+        assert served.settle(), served.output
+        assert served.err == [], served.output
+    finally:
+        served.stop()
+
+
+def test_local_addresses_are_the_interfaces_and_all_of_loopback() -> None:
+    for address in ("127.0.0.1", "127.0.0.3", "127.255.255.254", "::1"):
+        assert is_local_address(address), address
+    for entries in psutil.net_if_addrs().values():
+        for entry in entries:
+            if entry.family in (socket.AF_INET, socket.AF_INET6):
+                assert is_local_address(entry.address), entry  # fe80::1%eth0 too: its zone is not the address
+    for address in FOREIGN:
+        assert not is_local_address(address), address
+
+
+def test_a_shard_on_another_machines_address_says_so_and_serves(fleet_file: Path, tmp_path: Path) -> None:
+    foreign = FOREIGN[0]
+    interfaces = {entry.address for entries in psutil.net_if_addrs().values() for entry in entries}
+    assert foreign not in interfaces, "this machine has the documentation address the test takes as another's"
+    fleet_file.write_text(fleet_file.read_text(encoding="utf-8").replace('"127.0.0.3"', f'"{foreign}"'),
+                          encoding="utf-8")
+    shard = _shard(fleet_file, "rack-b", tmp_path / "rack-b", "--no-ui")
+    try:
+        assert shard.settle(), shard.output
+        assert shard.err == [f"labtwin: note: {foreign} (hosts.rack-b) is not an address of this machine: is this "
+                             "rack-b? Serving on 127.0.0.1"], shard.output
+        assert any(line.startswith("labtwin ") and "shard rack-b up" in line and "on 127.0.0.1 " in line
+                   for line in shard.out), shard.output
+    finally:
+        shard.stop()
+
+
+def test_serving_a_fleet_file_without_shard_says_it_serves_every_host_here(fleet_file: Path, tmp_path: Path) -> None:
+    whole = _Served("--lab", str(fleet_file), "--work-dir", str(tmp_path / "whole"), "--no-ui",
+                    "--bench-out", str(tmp_path / "bench.toml"))
+    try:
+        assert whole.settle(), whole.output  # still served, all of it
+        assert whole.err == [f"labtwin: note: {fleet_file} places its boards on hosts (rack-a, rack-b): this serves "
+                             "all of them here, on a broker of its own; use --shard HOST to serve one host's share "
+                             "on the fleet's broker"], whole.output
+        assert any(f"devices {', '.join(BOARDS)})" in line for line in whole.out), whole.output
+    finally:
+        whole.stop()
 
 
 def test_a_shard_mistake_is_one_line(fleet_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
