@@ -189,6 +189,28 @@ def _workers_spared_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+_POLL_S = 0.1  # how often the sweep looks for a finished seed (as_completed's own wait is as long)
+
+
+@contextmanager
+def _ctrl_c_sets() -> Iterator[threading.Event]:
+    """An event a Ctrl-C sets while the block runs, instead of raising KeyboardInterrupt wherever it lands.
+
+    Raised inside a Dask client call, a KeyboardInterrupt trips a bug of distributed's (its ``sync``
+    logs a NameError traceback); the sweep's loop checks the event between calls instead. Outside the
+    main thread (no signals there) the event is never set.
+    """
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.set())
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def dask_client(*, workers: int | None = None, address: str | None = None,
                 dashboard: bool = True) -> Iterator[Client]:
@@ -311,18 +333,24 @@ def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *
     results: list[SeedResult] = []
     interrupted = False
     try:
-        for future in running:
-            seed = seed_of.pop(future.key)
-            try:
-                result: SeedResult = future.result()
-            except Exception as e:  # KilledWorker, or the task could not be unpickled on the worker
-                result = SeedResult(seed=seed, passed=False, crashed=True,
-                                    failure=f"{type(e).__name__}: {_first_line(e)}")
-            future.release()
-            results.append(result)
-            on_result(result)
-            cores = max(cores, _threads(client))  # workers may join a cluster during the sweep
-            running.update(submit(QUEUED_PER_THREAD * cores - running.count()))
+        with _ctrl_c_sets() as ctrl_c:
+            while not running.is_empty():
+                if not running.has_ready():
+                    if ctrl_c.wait(_POLL_S):
+                        raise KeyboardInterrupt
+                    continue
+                future = next(running)
+                seed = seed_of.pop(future.key)
+                try:
+                    result: SeedResult = future.result()
+                except Exception as e:  # KilledWorker, or the task could not be unpickled on the worker
+                    result = SeedResult(seed=seed, passed=False, crashed=True,
+                                        failure=f"{type(e).__name__}: {_first_line(e)}")
+                future.release()
+                results.append(result)
+                on_result(result)
+                cores = max(cores, _threads(client))  # workers may join a cluster during the sweep
+                running.update(submit(QUEUED_PER_THREAD * cores - running.count()))
     except KeyboardInterrupt:
         interrupted = True
         on_interrupt(len(results))
