@@ -54,6 +54,16 @@ def test_user_mistakes_give_one_line_and_exit_one(capsys, argv, fragment):
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [["run", "sensor", "--seed=--"], ["sweep", "chaos", "--seeds=--"]])
+def test_dash_dash_as_an_options_value_is_a_usage_error(capsys, argv):
+    # Python 3.11's argparse hands the command [] for `--option=--`: a traceback further on.
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.splitlines()[-1] == f"labtwin: error: {argv[-1]}: '--' is not a value for {argv[-1].split('=')[0]}"
+
+
 def test_unreachable_external_broker_is_a_clear_error(capsys):
     assert main(["run", "--broker", f"mqtt://127.0.0.1:{free_port()}"]) == 1
     err = capsys.readouterr().err

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -106,9 +108,18 @@ def _flash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_dash_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """``--option=--`` is a usage error: Python 3.11's argparse would hand the command an empty list as its value."""
+    for arg in itertools.takewhile(lambda arg: arg != "--", argv):
+        if re.fullmatch(r"--[\w-]+=--", arg):
+            parser.error(f"{arg}: '--' is not a value for {arg.split('=', 1)[0]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `labtwin` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _refuse_dash_dash_values(parser, sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return 2
