@@ -331,13 +331,11 @@ def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *
 
     running = distributed.as_completed(submit(QUEUED_PER_THREAD * cores))
     results: list[SeedResult] = []
-    interrupted = False
     try:
         with _ctrl_c_sets() as ctrl_c:
-            while not running.is_empty():
+            while not running.is_empty() and not ctrl_c.is_set():
                 if not running.has_ready():
-                    if ctrl_c.wait(_POLL_S):
-                        raise KeyboardInterrupt
+                    ctrl_c.wait(_POLL_S)
                     continue
                 future = next(running)
                 seed = seed_of.pop(future.key)
@@ -351,9 +349,9 @@ def run_sweep(client: Client, task: Callable[[int], SeedResult], seeds: range, *
                 on_result(result)
                 cores = max(cores, _threads(client))  # workers may join a cluster during the sweep
                 running.update(submit(QUEUED_PER_THREAD * cores - running.count()))
-    except KeyboardInterrupt:
-        interrupted = True
-        on_interrupt(len(results))
+            interrupted = ctrl_c.is_set()
+        if interrupted:
+            on_interrupt(len(results))
     finally:
         untyped.cancel(list(running.futures))  # after a Ctrl-C: the seeds still queued or running
     wall_s = time.perf_counter() - started
