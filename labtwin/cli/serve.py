@@ -164,8 +164,8 @@ async def _serve_shard(args: argparse.Namespace) -> None:
         raise ConfigError(f"serve lab --shard runs this host's boards on the fleet's [broker] url only: "
                           f"drop {', '.join(ignored)}")
     started = time.perf_counter()
-    lab = shard_lab(args.lab, args.shard, seed=args.seed, work_dir=args.work_dir)
     config = load_lab_config(args.lab)
+    lab = shard_lab(config, args.shard, seed=args.seed, work_dir=args.work_dir)
     # Unset broker variables are allowed (an anonymous broker), but said up front: the boards' login fails later.
     note = config.broker_credentials_note()
     if note is not None:

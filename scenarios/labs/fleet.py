@@ -28,7 +28,7 @@ import psutil
 
 from labtwin.errors import BrokerUnavailable, ConfigError, LabtwinError, ProtocolError
 from labtwin.orchestrator.protocol import DeviceStatus, Topics
-from labtwin.scenarios.labs.lab_file import LabConfig, load_lab_config
+from labtwin.scenarios.labs.lab_file import LabConfig
 from labtwin.scenarios.labs.lab_file_twin import twin_lab_options
 from labtwin.scenarios.labs.twin_lab import TwinLab
 
@@ -59,14 +59,13 @@ def shard_config(config: LabConfig, host: str) -> LabConfig:
     return dataclasses.replace(config, boards=share)
 
 
-def shard_lab(lab_file: Path, host: str, *, seed: int = 0, work_dir: Path | None = None) -> TwinLab:
-    """The twin lab of ``host``'s share of the fleet ``lab_file`` describes, on the fleet's broker.
+def shard_lab(config: LabConfig, host: str, *, seed: int = 0, work_dir: Path | None = None) -> TwinLab:
+    """The twin lab of ``host``'s share of the fleet ``config`` (a loaded lab file) describes, on its broker.
 
     Its boards log in with the file's broker credentials (its ``username_env`` / ``password_env``);
     their consoles and network twins listen on loopback (the host's address if it is a loopback one).
     The OT-2 twins, if the file has any, are not started by a shard.
     """
-    config = load_lab_config(lab_file)
     share = shard_config(config, host)
     options = twin_lab_options(share, seed=seed, work_dir=work_dir, consoles=True, network_twin=True,
                                broker=config.broker_address(), host=shard_listen_address(config.hosts[host]),

@@ -297,7 +297,7 @@ def test_a_shard_on_a_lan_address_keeps_its_consoles_on_loopback_and_boards_keep
         fleet_file: Path) -> None:
     text = fleet_file.read_text(encoding="utf-8").replace('"127.0.0.3"', '"10.0.0.22"')
     fleet_file.write_text(text, encoding="utf-8")
-    shard = shard_lab(fleet_file, "rack-b", seed=100)
+    shard = shard_lab(load_lab_config(fleet_file), "rack-b", seed=100)
     assert shard.options.host == "127.0.0.1"  # a REPL without a login never listens on the LAN
     assert shard.device_ids == ["pico-b1"]
     assert shard.options.boards["pico-b1"].seed == 102  # third board of the fleet file, not first of its share
